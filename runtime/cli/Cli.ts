@@ -1,0 +1,40 @@
+/**
+ * The `vms` command line: the root command, its subcommands, and how a run
+ * ends (exit 0 on success or Ctrl-C, 2 with one line on bad configuration,
+ * 1 with the logged cause otherwise).
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit } from "effect"
+import { Command } from "effect/cli"
+import { ConfigInvalid } from "../config/NodeConfig.ts"
+import { nodeVersion } from "../metrics/Metrics.ts"
+import { migrateCommand } from "./MigrateCommand.ts"
+import { startCommand } from "./StartCommand.ts"
+
+export const vms = Command.make("vms").pipe(
+  Command.withDescription("Actor-based distributed video management runtime"),
+  Command.withSubcommands([startCommand, migrateCommand])
+)
+
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
+  return Cause.squash(exit.cause) instanceof ConfigInvalid ? 2 : 1
+}
+
+/** Runs the CLI as the process's main program. */
+export const main = () =>
+  Command.run(vms, { version: nodeVersion }).pipe(
+    Effect.tapCause((cause) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.void
+      const error = Cause.squash(cause)
+      if (error instanceof ConfigInvalid) {
+        return Effect.sync(() => process.stderr.write(`vms: invalid configuration: ${error.message}\n`))
+      }
+      return Effect.logError("vms failed", cause)
+    }),
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      teardown: (exit, onExit) => onExit(exitCode(exit))
+    })
+  )

