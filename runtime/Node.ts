@@ -6,6 +6,7 @@
  */
 import { Layer } from "effect"
 import { CameraLayer } from "../actors/Camera.ts"
+import { DataDir } from "./config/DataDir.ts"
 import { NodeConfig, type NodeConfigShape } from "./config/NodeConfig.ts"
 import { NodeId } from "./config/NodeId.ts"
 import * as Database from "./database/Database.ts"
@@ -23,6 +24,7 @@ const foundation = (config: NodeConfigShape) => {
   return Layer.mergeAll(
     configLayer,
     NodeId.layer.pipe(Layer.provide(configLayer)),
+    DataDir.layer.pipe(Layer.provide(configLayer)),
     Readiness.layerExpecting(startingDependencies),
     Metrics.layer
   )

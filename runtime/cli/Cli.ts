@@ -30,6 +30,11 @@ export const main = () =>
       if (error instanceof ConfigInvalid) {
         return Effect.sync(() => process.stderr.write(`vms: invalid configuration: ${error.message}\n`))
       }
+      // Expected failures (a typed error with a message) get one line; defects get the whole cause.
+      if (Cause.hasFails(cause) && error instanceof Error && "_tag" in error) {
+        const detail = error.message || (error.cause instanceof Error ? error.cause.message : String(error.cause ?? ""))
+        return Effect.sync(() => process.stderr.write(`vms: ${String(error._tag)}: ${detail}\n`))
+      }
       return Effect.logError("vms failed", cause)
     }),
     Effect.provide(NodeServices.layer),

@@ -7,6 +7,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Cause, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { DataDir } from "../config/DataDir.ts"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import { Readiness } from "../health/Readiness.ts"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
@@ -22,12 +23,15 @@ const describe = (cause: unknown) => (cause instanceof Error ? cause.message : S
 const connectionUrl = Effect.gen(function*() {
   const config = yield* NodeConfig
   if (Option.isSome(config.databaseUrl)) return config.databaseUrl.value
+  const dataDir = yield* DataDir
   const context = yield* Effect.context<never>()
   const log = (line: string) => {
     if (line.length > 0) Effect.runForkWith(context)(Effect.logDebug(line).pipe(Effect.annotateLogs({ component: "embedded-postgres" })))
   }
-  yield* Effect.logInfo("starting embedded Postgres").pipe(Effect.annotateLogs({ dataDir: config.dataDir }))
-  const server = yield* EmbeddedPostgres.start({ dataDir: config.dataDir, onLog: log })
+  yield* Effect.logInfo("starting embedded Postgres").pipe(Effect.annotateLogs({ dataDir: dataDir.path }))
+  const notice = (line: string) =>
+    Effect.runForkWith(context)(Effect.logWarning(line).pipe(Effect.annotateLogs({ component: "embedded-postgres" })))
+  const server = yield* EmbeddedPostgres.start({ dataDir: dataDir.path, onLog: log, onNotice: notice })
   yield* Effect.logInfo("embedded Postgres is up").pipe(Effect.annotateLogs({ port: server.port, directory: server.directory }))
   return server.url
 })
@@ -63,7 +67,7 @@ const migrated = Layer.effectDiscard(
 export const layer: Layer.Layer<
   PgClient.PgClient | SqlClient.SqlClient,
   DatabaseUnavailable,
-  NodeConfig | Readiness
+  NodeConfig | DataDir | Readiness
 > = migrated.pipe(
   Layer.provideMerge(clientLayer),
   Layer.catchCause((cause) => {

@@ -6,6 +6,7 @@
  * it does not create the schema (migrations do).
  */
 import { Effect, Redacted, Schema, type Scope } from "effect"
+import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
@@ -18,7 +19,10 @@ export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresEr
 
 export interface EmbeddedPostgresOptions {
   readonly dataDir: string
+  /** Postgres's own output (debug). */
   readonly onLog: (line: string) => void
+  /** Things an operator should see (warnings). */
+  readonly onNotice: (line: string) => void
 }
 
 export interface EmbeddedPostgresHandle {
@@ -70,6 +74,27 @@ const stopLeftover = Effect.fnUntraced(function*(directory: string, onLog: (line
   if (isAlive(pid)) process.kill(pid, "SIGKILL")
 })
 
+/**
+ * Postgres refuses to run as root, so as root it runs as the `postgres` user,
+ * which must be able to traverse every directory down to the data dir.
+ */
+const checkTraversable = Effect.fnUntraced(function*(directory: string) {
+  if (process.getuid?.() !== 0) return
+  let current = path.resolve(directory)
+  while (true) {
+    const stat = yield* Effect.promise(() => fs.stat(current))
+    if ((stat.mode & 0o001) === 0) {
+      return yield* new EmbeddedPostgresError({
+        step: "data directory",
+        message: `the postgres user cannot enter ${current} (mode ${(stat.mode & 0o777).toString(8)}); chmod o+x it or choose another VMS_DATA_DIR`
+      })
+    }
+    const parent = path.dirname(current)
+    if (parent === current) return
+    current = parent
+  }
+})
+
 /** Starts embedded Postgres for the life of the scope. */
 export const start = Effect.fn("EmbeddedPostgres.start")(function*(
   options: EmbeddedPostgresOptions
@@ -80,6 +105,7 @@ export const start = Effect.fn("EmbeddedPostgres.start")(function*(
     new EmbeddedPostgresError({ step, message: cause instanceof Error ? cause.message : String(cause) })
 
   yield* Effect.tryPromise({ try: () => fs.mkdir(options.dataDir, { recursive: true }), catch: fail("data directory") })
+  yield* checkTraversable(options.dataDir)
   const initialised = yield* fileExists(path.join(directory, "PG_VERSION"))
   const password = initialised
     ? yield* Effect.tryPromise({ try: () => fs.readFile(passwordFile, "utf8"), catch: fail("password file") })
@@ -116,10 +142,23 @@ export const start = Effect.fn("EmbeddedPostgres.start")(function*(
     yield* Effect.tryPromise({ try: () => server.initialise(), catch: fail("initdb") })
     yield* Effect.tryPromise({ try: () => fs.writeFile(passwordFile, password, { mode: 0o600 }), catch: fail("password file") })
   }
-  yield* stopLeftover(directory, options.onLog)
+  yield* stopLeftover(directory, options.onNotice)
+  // A Ctrl-C in a terminal reaches postgres too (same process group) and it may
+  // already be gone when we stop it; stop() would then wait for an exit event
+  // that has been emitted already.
+  const child = () => (server as unknown as { process?: ChildProcess }).process
+  const stop = Effect.suspend(() => {
+    const postgres = child()
+    if (postgres === undefined || postgres.exitCode !== null || postgres.signalCode !== null) return Effect.void
+    return Effect.promise(() => server.stop())
+  })
   yield* Effect.acquireRelease(
     Effect.tryPromise({ try: () => server.start(), catch: fail("start") }),
-    () => Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+    () =>
+      stop.pipe(
+        Effect.timeout("4 seconds"),
+        Effect.catchCause(() => Effect.sync(() => child()?.kill("SIGKILL")))
+      )
   )
   yield* Effect.tryPromise({
     try: async () => {

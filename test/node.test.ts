@@ -1,0 +1,163 @@
+/**
+ * A whole node as a user runs it: `vms start` on the embedded defaults
+ * (embedded Postgres under the data dir), readiness, metrics, shutdown on
+ * SIGINT/SIGTERM with nothing left behind, restart after SIGKILL, bad
+ * configuration, `vms migrate` and every `--help`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { requireBinary } from "./support/Binaries.ts"
+import { ensure, eventually } from "./support/Eventually.ts"
+import { processesMentioning, spawnVms } from "./support/NodeProcess.ts"
+import { testDatabaseUrl } from "./support/TestDatabase.ts"
+import { tempDir } from "./support/TestNode.ts"
+
+const get = (url: string) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url)
+    return { status: response.status, body: await response.text() }
+  })
+
+const waitReady = (baseUrl: string, timeout: Duration.Input) =>
+  eventually(
+    Effect.flatMap(get(`${baseUrl}/health/ready`), (r) => ensure(r.status === 200, `ready answered ${r.status} ${r.body}`)),
+    { timeout, interval: "100 millis" }
+  )
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const value = yield* effect
+    return [value, Date.now() - started] as const
+  })
+
+describe("vms start on embedded defaults", () => {
+  it.live("is ready within 20 s, serves health and metrics, and stops cleanly on SIGINT", () =>
+    Effect.gen(function*() {
+      const promtool = requireBinary("promtool")
+      const dataDir = yield* tempDir("embedded")
+      const vms = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
+      const [baseUrl] = yield* timed(vms.httpUrl.pipe(Effect.timeout("20 seconds")))
+
+      // Not ready until the database and shards are: 503 with reasons, or 200 once they are.
+      const early = yield* get(`${baseUrl}/health/ready`)
+      assert.include([200, 503], early.status)
+      if (early.status === 503) assert.include(early.body, "reason")
+
+      const [, readyMs] = yield* timed(waitReady(baseUrl, "20 seconds"))
+      assert.isBelow(readyMs, 20_000)
+      const ready = JSON.parse((yield* get(`${baseUrl}/health/ready`)).body)
+      assert.deepStrictEqual(ready.checks.map((c: { name: string }) => c.name), ["database", "shards"])
+
+      const live = yield* get(`${baseUrl}/health/live`)
+      assert.strictEqual(live.status, 200)
+      assert.isTrue(fs.existsSync(path.join(dataDir, "postgres", "PG_VERSION")), "embedded Postgres data under the data dir")
+
+      const metrics = yield* get(`${baseUrl}/metrics`)
+      assert.strictEqual(metrics.status, 200)
+      assert.include(metrics.body, "vms_build_info")
+      const check = spawnSync(promtool, ["check", "metrics"], { input: metrics.body, encoding: "utf8" })
+      assert.strictEqual(check.status, 0, check.stdout + check.stderr)
+
+      // Logs are structured: one JSON object per line.
+      for (const line of vms.output().split("\n").filter((l) => l.startsWith("{"))) JSON.parse(line)
+
+      vms.child.kill("SIGINT")
+      const [code, stopMs] = yield* timed(vms.exited.pipe(Effect.timeout("5 seconds")))
+      assert.strictEqual(code, 0, vms.output())
+      assert.isBelow(stopMs, 5_000)
+      assert.deepStrictEqual(yield* processesMentioning(dataDir), [], "no postgres or ffmpeg left behind")
+    }))
+
+  it.live("restarts on the same data after SIGKILL, and stops on SIGTERM", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir("restart")
+      const first = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
+      yield* waitReady(yield* first.httpUrl, "20 seconds")
+      first.child.kill("SIGKILL")
+      yield* first.exited
+      // Postgres outlives a SIGKILLed node; the next start must take over the data dir anyway.
+      assert.isNotEmpty(yield* processesMentioning(path.join(dataDir, "postgres")))
+
+      const second = yield* spawnVms(["start", "--data-dir", dataDir, "--http-port", "0"])
+      yield* waitReady(yield* second.httpUrl, "20 seconds")
+      second.child.kill("SIGTERM")
+      assert.strictEqual(yield* second.exited.pipe(Effect.timeout("5 seconds")), 0, second.output())
+      assert.deepStrictEqual(yield* processesMentioning(dataDir), [])
+    }))
+})
+
+describe("one data dir, one node", () => {
+  it.live("a second node on a data dir in use refuses to start, naming the holder", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir("locked")
+      const first = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
+      yield* waitReady(yield* first.httpUrl, "20 seconds")
+      const second = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
+      assert.strictEqual(yield* second.exited.pipe(Effect.timeout("10 seconds")), 1)
+      assert.match(second.stderr().trim(), new RegExp(`^vms: DataDirInUse: .* pid ${first.child.pid}\\)$`))
+      // The first node is unharmed.
+      yield* waitReady(yield* first.httpUrl, "2 seconds")
+      first.child.kill("SIGINT")
+      assert.strictEqual(yield* first.exited.pipe(Effect.timeout("5 seconds")), 0)
+    }))
+})
+
+describe("vms configuration errors", () => {
+  const refuse = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir("badconfig")
+      const vms = yield* spawnVms(["start", ...args], { VMS_DATA_DIR: dataDir, ...env })
+      const code = yield* vms.exited.pipe(Effect.timeout("10 seconds"))
+      const lines = vms.stderr().trim().split("\n")
+      return { code, lines, dataDir }
+    })
+
+  it.live("VMS_HTTP_PORT=abc exits non-zero with one line naming the variable", () =>
+    Effect.gen(function*() {
+      const { code, lines, dataDir } = yield* refuse({ VMS_HTTP_PORT: "abc" })
+      assert.strictEqual(code, 2)
+      assert.strictEqual(lines.length, 1)
+      assert.match(lines[0]!, /VMS_HTTP_PORT.*"abc"/)
+      assert.isFalse(fs.existsSync(path.join(dataDir, "postgres")), "nothing was started")
+    }))
+
+  it.live("a malformed VMS_DATABASE_URL exits non-zero with one line naming it", () =>
+    Effect.gen(function*() {
+      const { code, lines } = yield* refuse({ VMS_DATABASE_URL: "postgres//db:5432" })
+      assert.strictEqual(code, 2)
+      assert.strictEqual(lines.length, 1)
+      assert.match(lines[0]!, /^vms: invalid configuration: VMS_DATABASE_URL /)
+    }))
+
+  it.live("a bad flag names the flag", () =>
+    Effect.gen(function*() {
+      const { code, lines } = yield* refuse({}, ["--http-port", "99999"])
+      assert.strictEqual(code, 2)
+      assert.match(lines[0]!, /--http-port/)
+    }))
+})
+
+describe("vms commands", () => {
+  it.live("vms migrate applies the schema once and is a no-op after", () =>
+    Effect.gen(function*() {
+      const url = yield* testDatabaseUrl
+      for (let run = 0; run < 2; run++) {
+        const vms = yield* spawnVms(["migrate"], { VMS_DATABASE_URL: url })
+        assert.strictEqual(yield* vms.exited.pipe(Effect.timeout("30 seconds")), 0, vms.output())
+        assert.include(vms.output(), run === 0 ? "applied migrations" : "schema is up to date")
+      }
+    }))
+
+  it.live("every command answers --help", () =>
+    Effect.gen(function*() {
+      for (const command of [[], ["start"], ["migrate"]]) {
+        const vms = yield* spawnVms([...command, "--help"])
+        assert.strictEqual(yield* vms.exited, 0, vms.output())
+        assert.include(vms.output(), "USAGE")
+      }
+    }))
+})
