@@ -2,16 +2,36 @@
  * `vms start`: runs a node until SIGINT/SIGTERM, then closes every scope
  * (HTTP server, actors and their pipelines, database pool, embedded Postgres).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Command } from "effect/cli"
+import type { NodeConfigShape } from "../config/NodeConfig.ts"
 import * as Logging from "../logging/Logging.ts"
 import * as Node from "../Node.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
+/**
+ * Settings that are decoded (so a typo fails early) but not acted on yet:
+ * cluster mode (NATS), S3 recording, Redis quotas and auth arrive later.
+ */
+const unusedSettings = (config: NodeConfigShape): ReadonlyArray<string> =>
+  ([
+    ["VMS_NATS_URL", config.natsUrl as Option.Option<unknown>],
+    ["VMS_REDIS_URL", config.redisUrl],
+    ["VMS_S3_ENDPOINT", config.s3Endpoint],
+    ["VMS_JWT_SECRET", config.jwtSecret],
+    ["VMS_BOOTSTRAP_TOKEN", config.bootstrapToken]
+  ] as const).filter(([, value]) => Option.isSome(value)).map(([name]) => name)
+
 export const startCommand = Command.make("start", configFlags, (flags) =>
   Effect.gen(function*() {
     const config = yield* decodeConfig(flags)
-    return yield* Layer.launch(Node.layer(config)).pipe(
+    return yield* Effect.gen(function*() {
+      const notYetUsed = unusedSettings(config)
+      if (notYetUsed.length > 0) {
+        yield* Effect.logWarning("settings with no effect in this version").pipe(Effect.annotateLogs({ variables: notYetUsed }))
+      }
+      return yield* Layer.launch(Node.layer(config))
+    }).pipe(
       Effect.onInterrupt(() => Effect.logInfo("node stopped")),
       Effect.provide(Logging.layer(config.logLevel))
     )

@@ -76,7 +76,7 @@ export const fields = {
   ffmpegPath: field({ env: "VMS_FFMPEG_PATH", flag: "ffmpeg-path", description: "ffmpeg binary (ffprobe is looked up beside it)", schema: NonEmpty, default: "ffmpeg" }),
   nodeId: field({ env: "VMS_NODE_ID", flag: "node-id", description: "this node's id in the cluster; the host name when unset", schema: Identifier }),
   cluster: field({ env: "VMS_CLUSTER", flag: "cluster", description: "namespace of NATS subjects and KV buckets", schema: Identifier, default: "vms" }),
-  jwtSecret: field({ env: "VMS_JWT_SECRET", flag: "jwt-secret", description: "secret for signing access tokens and media URLs; generated and kept under the data dir when unset", schema: Schema.String.check(Schema.isMinLength(32)), secret: true }),
+  jwtSecret: field({ env: "VMS_JWT_SECRET", flag: "jwt-secret", description: "secret for signing access tokens and media URLs (32 characters or more)", schema: Schema.String.check(Schema.isMinLength(32)), secret: true }),
   bootstrapToken: field({ env: "VMS_BOOTSTRAP_TOKEN", flag: "bootstrap-token", description: "an admin API key accepted when set", schema: Schema.String.check(Schema.isMinLength(16)), secret: true }),
   logLevel: field({ env: "VMS_LOG_LEVEL", flag: "log-level", description: "trace, debug, info, warn, error, fatal or none", schema: LogLevel, default: "info" })
 } as const

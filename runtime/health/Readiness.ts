@@ -16,8 +16,6 @@ export interface ReadinessReport {
 export class Readiness extends Context.Service<Readiness, {
   /** Registers a named check for as long as the calling scope is open. */
   readonly register: (name: string, check: ReadinessCheck) => Effect.Effect<void, never, Scope.Scope>
-  /** Marks a named dependency as still starting (for dependencies built later than the HTTP server). */
-  readonly expect: (name: string, reason: string) => Effect.Effect<void>
   readonly report: Effect.Effect<ReadinessReport>
 }>()("vms/runtime/health/Readiness") {
   /** A registry in which the named dependencies start out as "starting". */
@@ -33,10 +31,6 @@ export class Readiness extends Context.Service<Readiness, {
           }),
           () => Effect.sync(() => checks.delete(name))
         ),
-      expect: (name, reason) =>
-        Effect.sync(() => {
-          if (!checks.has(name)) pending.set(name, reason)
-        }),
       report: Effect.gen(function*() {
         const results: Array<ReadinessReport["checks"][number]> = []
         for (const [name, reason] of pending) results.push({ name, ready: false, reason })
