@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { requireBinary } from "./support/Binaries.ts"
 import { ensure, eventually } from "./support/Eventually.ts"
-import { processesMentioning, spawnVms } from "./support/NodeProcess.ts"
+import { processesMentioning, spawnNpmStart, spawnVms } from "./support/NodeProcess.ts"
 import { testDatabaseUrl } from "./support/TestDatabase.ts"
 import { tempDir } from "./support/TestNode.ts"
 
@@ -70,6 +70,18 @@ describe("vms start on embedded defaults", () => {
       assert.strictEqual(code, 0, vms.output())
       assert.isBelow(stopMs, 5_000)
       assert.deepStrictEqual(yield* processesMentioning(dataDir), [], "no postgres or ffmpeg left behind")
+    }))
+
+  it.live("npm start: Ctrl-C (SIGINT to the whole process group) exits 0 within 5 s", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir("npmstart")
+      const npm = yield* spawnNpmStart({ VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
+      yield* waitReady(yield* npm.httpUrl.pipe(Effect.timeout("20 seconds")), "20 seconds")
+      process.kill(-npm.child.pid!, "SIGINT")
+      const [code, stopMs] = yield* timed(npm.exited.pipe(Effect.timeout("5 seconds")))
+      assert.strictEqual(code, 0, npm.output())
+      assert.isBelow(stopMs, 5_000)
+      assert.deepStrictEqual(yield* processesMentioning(dataDir), [])
     }))
 
   it.live("restarts on the same data after SIGKILL, and stops on SIGTERM", () =>

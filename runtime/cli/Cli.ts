@@ -21,9 +21,31 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   return Cause.squash(exit.cause) instanceof ConfigInvalid ? 2 : 1
 }
 
+/**
+ * Ctrl-C reaches a node twice under `npm start` (the terminal signals the
+ * whole process group and npm forwards it again). The first signal starts the
+ * graceful shutdown (NodeRuntime interrupts the main fiber); repeats within a
+ * second are that same Ctrl-C and are ignored, so Node's default handler can
+ * never kill the node mid-shutdown; a later one forces the exit.
+ */
+const guardSignals = () => {
+  let firstAt: number | undefined
+  const onSignal = () => {
+    const now = Date.now()
+    if (firstAt === undefined) firstAt = now
+    else if (now - firstAt > 1000) {
+      process.stderr.write("vms: forced exit\n")
+      process.exit(130)
+    }
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+}
+
 /** Runs the CLI as the process's main program. */
-export const main = () =>
-  Command.run(vms, { version: nodeVersion }).pipe(
+export const main = () => {
+  guardSignals()
+  return Command.run(vms, { version: nodeVersion }).pipe(
     Effect.tapCause((cause) => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.void
       const error = Cause.squash(cause)
@@ -43,3 +65,4 @@ export const main = () =>
       teardown: (exit, onExit) => onExit(exitCode(exit))
     })
   )
+}

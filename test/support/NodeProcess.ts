@@ -28,17 +28,43 @@ const cleanEnv = (env: Record<string, string>) => ({
   ...env
 })
 
-export const spawnVms = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Effect.Effect<VmsProcess, never, Scope.Scope> =>
+/** `vms <args>` as a child process. */
+export const spawnVms = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  spawnCommand(nodeBinary, [vmsEntry, ...args], env)
+
+/**
+ * `npm start` as a user runs it: in a process group of its own, so a test can
+ * signal the whole group the way a terminal's Ctrl-C does.
+ */
+export const spawnNpmStart = (env: Record<string, string> = {}) =>
+  spawnCommand("npm", ["start", "--silent"], env, { detached: true })
+
+const spawnCommand = (
+  command: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  options: { readonly detached?: boolean } = {}
+): Effect.Effect<VmsProcess, never, Scope.Scope> =>
   Effect.gen(function*() {
     const exitedSignal = yield* Deferred.make<number | string>()
     const urlSignal = yield* Deferred.make<string>()
     let stdout = ""
     let stderr = ""
     const child = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn(nodeBinary, [vmsEntry, ...args], { cwd: projectRoot, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] })),
-      (child) => Effect.sync(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-      })
+      Effect.sync(() =>
+        spawn(command, args, {
+          cwd: projectRoot,
+          env: cleanEnv(env),
+          stdio: ["ignore", "pipe", "pipe"],
+          detached: options.detached ?? false
+        })
+      ),
+      (child) =>
+        Effect.sync(() => {
+          if (child.exitCode !== null || child.signalCode !== null) return
+          if (options.detached === true && child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+          else child.kill("SIGKILL")
+        })
     )
     child.stdout!.on("data", (chunk: Buffer) => {
       stdout += chunk.toString()
