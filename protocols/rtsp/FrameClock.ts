@@ -21,11 +21,6 @@ export class FrameClock {
     this.maxCatchUpTicks = fps * 2
   }
 
-  /** The tick that is due now (ticks run from 0 at `start`). */
-  get currentTick(): number {
-    return this.nextTick - 1
-  }
-
   start(): void {
     if (this.timer !== undefined) return
     this.startMonotonic = performance.now()

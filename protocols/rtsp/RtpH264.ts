@@ -127,10 +127,13 @@ export class RtpFrame {
 
   /**
    * Copies the template and writes channel, sequence numbers (starting at
-   * `firstSeq`, wrapping at 16 bits), timestamp and SSRC into the copy.
+   * `firstSeq`, wrapping at 16 bits), timestamp and SSRC into the copy. The
+   * copy goes into `into` when it is large enough (a reusable scratch buffer),
+   * else into a new buffer.
    */
-  stamp(channel: number, firstSeq: number, timestamp: number, ssrc: number): Buffer {
-    const out = Buffer.allocUnsafe(this.template.length)
+  stamp(channel: number, firstSeq: number, timestamp: number, ssrc: number, into?: Buffer): Buffer {
+    const length = this.template.length
+    const out = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length)
     this.template.copy(out)
     const offsets = this.headerOffsets
     let seq = firstSeq

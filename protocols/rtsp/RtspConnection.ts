@@ -90,12 +90,18 @@ export class RtspConnection implements MountConnection {
     const target = this.resolve(request.uri)
     if (target === "invalid") return this.reply(400, base)
     const mount = target?.mount
+    // A hung camera answers nothing on a connection that has addressed it.
+    for (const addressed of this.mounts) if (addressed.mode === "hang") return
+    if (mount?.mode === "hang") {
+      this.mounts.add(mount)
+      mount.connections.add(this)
+      return
+    }
     if (mount !== undefined) {
       if (!this.mounts.has(mount)) {
         this.mounts.add(mount)
         mount.connections.add(this)
       }
-      if (mount.mode === "hang") return
       if (mount.mode === "refuse" && this.sessions.size === 0) {
         this.reply(503, base)
         this.socket.end()
@@ -123,7 +129,7 @@ export class RtspConnection implements MountConnection {
     }
   }
 
-  /** `undefined` for `*` or a path that names no mount segment; `null` mount when the name is unknown. */
+  /** `undefined` for `*` or an empty path; `mount: undefined` when the first path segment names no mount. */
   private resolve(uri: string): { readonly mount: Mount | undefined; readonly origin: string } | undefined | "invalid" {
     if (uri === "*") return undefined
     let url: URL

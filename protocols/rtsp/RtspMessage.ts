@@ -89,7 +89,7 @@ export class RtspMessageReader {
       const bodyStart = headerEnd + HeaderEnd.length
       if (data.length - bodyStart < contentLength) break
       const body = Buffer.from(data.subarray(bodyStart, bodyStart + contentLength))
-      messages.push(head._tag === "Request" ? { ...head, body } : { ...head, body })
+      messages.push({ ...head, body })
       offset = bodyStart + contentLength
     }
     this.pending = offset >= data.length ? Empty : Buffer.from(data.subarray(offset))

@@ -51,6 +51,15 @@ export interface SessionOwner {
 
 const randomUint32 = (): number => Math.floor(Math.random() * 2 ** 32)
 
+/**
+ * Scratch space for stamping TCP frames. A socket write that completes
+ * synchronously (nothing left queued) has handed the bytes to the kernel, so
+ * the buffer can be stamped again for the next client; when the socket keeps
+ * it queued, it is given up and a fresh one is allocated.
+ */
+const ScratchBytes = 256 * 1024
+let tcpScratch: Buffer | undefined
+
 export class RtspSession {
   readonly id: string
   readonly mount: Mount
@@ -128,13 +137,16 @@ export class RtspSession {
     const count = frame.packetCount
     if (target._tag === "Tcp") {
       const socket = target.socket
+      if (socket.destroyed) return
       if (socket.writableLength > this.settings.maxQueuedBytes) {
         this.counters.framesDropped++
         this.waitingForKeyframe = true
         return
       }
-      const data = frame.stamp(target.rtpChannel, this.seq, timestamp, this.ssrc)
+      const data = frame.stamp(target.rtpChannel, this.seq, timestamp, this.ssrc,
+        tcpScratch ??= Buffer.allocUnsafeSlow(ScratchBytes))
       socket.write(data)
+      if (socket.writableLength !== 0 && data.buffer === tcpScratch.buffer) tcpScratch = undefined
       this.counters.bytes += data.length
     } else {
       const data = frame.stamp(0, this.seq, timestamp, this.ssrc)

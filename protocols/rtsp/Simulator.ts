@@ -8,9 +8,8 @@
  * The `Simulator` service tag carries the same handle for code that wants it
  * from the context (`Simulator.layer`).
  */
-import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Context, Effect, type FileSystem, Layer, type Path, Schema, type Scope } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
-import type { FileSystem, Path } from "effect"
 import { serveFaultControl } from "./FaultControl.ts"
 import { FaultMode, type Mount } from "./Mount.ts"
 import { MountNotFound, SimulatorError } from "./SimulatorError.ts"

@@ -74,11 +74,14 @@ const encodeArguments = (options: TestClipOptions, fontFile: string | undefined,
   ]
 }
 
-/** Makes sure the clip file exists (encoding it if needed) and returns its path. */
-export const ensure = Effect.fn("TestClip.ensure")(function*(input: typeof TestClipOptions.Encoded) {
-  const options = yield* Schema.decodeUnknownEffect(TestClipOptions)(input).pipe(
+const decodeOptions = (input: typeof TestClipOptions.Encoded) =>
+  Schema.decodeUnknownEffect(TestClipOptions)(input).pipe(
     Effect.mapError((error) => new TestClipError({ path: input.dataDir, reason: error.message }))
   )
+
+/** Makes sure the clip file exists (encoding it if needed) and returns its path. */
+export const ensure = Effect.fn("TestClip.ensure")(function*(input: typeof TestClipOptions.Encoded) {
+  const options = yield* decodeOptions(input)
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
@@ -120,14 +123,14 @@ export const ensure = Effect.fn("TestClip.ensure")(function*(input: typeof TestC
 
 /** Ensures the clip and loads it into memory, packetized for RTP. */
 export const load = Effect.fn("TestClip.load")(function*(input: typeof TestClipOptions.Encoded) {
+  const options = yield* decodeOptions(input)
   const path = yield* ensure(input)
   const fs = yield* FileSystem.FileSystem
   const bytes = yield* fs.readFile(path).pipe(
     Effect.mapError((cause) => new TestClipError({ path, reason: cause.message }))
   )
-  const fps = input.fps ?? 15
   return yield* Effect.try({
-    try: () => fromAnnexB(path, bytes, fps),
+    try: () => fromAnnexB(path, bytes, options.fps),
     catch: (cause) => new TestClipError({ path, reason: cause instanceof Error ? cause.message : String(cause) })
   })
 })

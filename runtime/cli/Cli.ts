@@ -8,12 +8,14 @@ import { Cause, Effect, Exit } from "effect"
 import { Command } from "effect/cli"
 import { ConfigInvalid } from "../config/NodeConfig.ts"
 import { nodeVersion } from "../metrics/Metrics.ts"
+import { benchCommand } from "./BenchCommand.ts"
 import { migrateCommand } from "./MigrateCommand.ts"
+import { simulateCommand } from "./SimulateCommand.ts"
 import { startCommand } from "./StartCommand.ts"
 
 export const vms = Command.make("vms").pipe(
   Command.withDescription("Actor-based distributed video management runtime"),
-  Command.withSubcommands([startCommand, migrateCommand])
+  Command.withSubcommands([startCommand, migrateCommand, simulateCommand, benchCommand])
 )
 
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {

@@ -24,10 +24,13 @@ const makeFlags = () => {
 
 export const configFlags = makeFlags()
 
-/** Decodes the node configuration from parsed flags over the process environment. */
-export const decodeConfig = Effect.fnUntraced(function*(parsed: { readonly [K in Keys]: Option.Option<string> }) {
+/**
+ * Decodes the node configuration from parsed flags over the process
+ * environment. Commands that take only some of the config flags pass those.
+ */
+export const decodeConfig = Effect.fnUntraced(function*(parsed: { readonly [K in Keys]?: Option.Option<string> }) {
   const overrides: Record<string, string | undefined> = {}
-  for (const key of Object.keys(configFlags) as Array<Keys>) overrides[key] = Option.getOrUndefined(parsed[key])
+  for (const key of Object.keys(configFlags) as Array<Keys>) overrides[key] = Option.getOrUndefined(parsed[key] ?? Option.none())
   const globalLevel = yield* GlobalFlag.LogLevel
   if (Option.isSome(globalLevel)) overrides.logLevel = globalLevel.value === "All" ? "trace" : globalLevel.value.toLowerCase()
   return yield* NodeConfig.fromEnv(process.env, overrides)

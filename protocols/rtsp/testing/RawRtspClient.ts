@@ -95,7 +95,11 @@ export const connectRaw = (port: number) =>
     (client) => Effect.sync(() => client.close())
   )
 
-/** Sends a request and waits for its response. */
+/**
+ * Sends a request and waits (at most 10 s) for its response. Responses are
+ * matched in order, so after a request that is never answered the connection
+ * cannot be used for further requests.
+ */
 export const send = (
   client: RawRtspClient,
   method: string,
@@ -105,7 +109,12 @@ export const send = (
   Effect.tryPromise({
     try: () => client.request(method, url, headers),
     catch: (cause) => new RawClientError({ reason: `${method} ${url}: ${String(cause)}` })
-  })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: "10 seconds",
+      orElse: () => Effect.fail(new RawClientError({ reason: `${method} ${url}: no response within 10 s` }))
+    })
+  )
 
 /** DESCRIBE, SETUP (TCP interleaved 0-1) and PLAY; returns the session id and PLAY response. */
 export const playTcp = (client: RawRtspClient, url: string) =>

@@ -1,0 +1,47 @@
+/**
+ * `vms bench <scenario>`: runs a benchmark and writes its results (JSON and
+ * Markdown) under `benchmarks/results/`. Scenarios live in `benchmarks/`.
+ */
+import { Effect } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
+import * as Logging from "../logging/Logging.ts"
+import { configFlags, decodeConfig } from "./ConfigFlags.ts"
+
+const scenarios = ["simulator"] as const
+
+export const benchCommand = Command.make(
+  "bench",
+  {
+    scenario: Argument.Literals("scenario", scenarios).pipe(Argument.withDescription(`one of: ${scenarios.join(", ")}`)),
+    cameras: Flag.Int("cameras").pipe(Flag.withDescription("number of camera streams (default 100)"), Flag.withDefault(100)),
+    duration: Flag.Int("duration").pipe(Flag.withDescription("measurement window in seconds (default 30)"), Flag.withDefault(30)),
+    warmup: Flag.Int("warmup").pipe(Flag.withDescription("warm-up before measuring, in seconds (default 10)"), Flag.withDefault(10)),
+    resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("where results are written (default benchmarks/results)"), Flag.withDefault("benchmarks/results")),
+    dataDir: configFlags.dataDir,
+    ffmpegPath: configFlags.ffmpegPath
+  },
+  (flags) =>
+    Effect.gen(function*() {
+      const config = yield* decodeConfig({ dataDir: flags.dataDir, ffmpegPath: flags.ffmpegPath })
+      const run = (() => {
+        switch (flags.scenario) {
+          case "simulator":
+            return runSimulatorBench({
+              cameras: flags.cameras,
+              durationSeconds: flags.duration,
+              warmupSeconds: flags.warmup,
+              dataDir: config.dataDir,
+              ffmpegPath: config.ffmpegPath,
+              resultsDir: flags.resultsDir
+            })
+        }
+      })()
+      yield* run.pipe(Effect.provide(Logging.layer(config.logLevel)))
+    })
+).pipe(
+  Command.withDescription("Run a benchmark scenario and write its results under benchmarks/results/"),
+  Command.withExamples([
+    { command: "vms bench simulator --cameras 100", description: "simulator CPU and memory per stream" }
+  ])
+)
