@@ -4,7 +4,7 @@ import { Sharding } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import * as Node from "../runtime/Node.ts"
 import { ownedShards, shardsPerGroup } from "../runtime/sharding/LocalSharding.ts"
-import { eventually } from "../test/support/Eventually.ts"
+import { until } from "../test/support/Eventually.ts"
 import { testConfig } from "../test/support/TestNode.ts"
 import { Camera } from "./Camera.ts"
 
@@ -44,13 +44,7 @@ describe("Camera entity on the local runner", () => {
   it.live("the single runner owns every shard", () =>
     Effect.gen(function*() {
       const sharding = yield* Sharding.Sharding
-      const owned = yield* eventually(
-        Effect.suspend(() => {
-          const owned = ownedShards(sharding)
-          return owned === shardsPerGroup ? Effect.succeed(owned) : Effect.fail(new Error(`${owned} shards owned`))
-        }),
-        { timeout: "10 seconds" }
-      )
-      assert.strictEqual(owned, shardsPerGroup)
+      yield* until("the runner owns every shard", () => ownedShards(sharding) === shardsPerGroup)
+      assert.strictEqual(ownedShards(sharding), shardsPerGroup)
     }).pipe(Effect.provide(node)))
 })

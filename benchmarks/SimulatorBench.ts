@@ -6,12 +6,12 @@
  * window while checking that every client keeps receiving at ~15 fps. Writes
  * `simulator.json` and `simulator.md` into the results directory.
  */
-import * as Net from "node:net"
 import * as Os from "node:os"
 import { fileURLToPath } from "node:url"
 import { DateTime, Effect, FileSystem, Path, Schedule, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as TestClip from "../protocols/rtsp/TestClip.ts"
+import { freePort } from "../runtime/net/FreePort.ts"
 import { pull, type PullProgress } from "../protocols/rtsp/testing/FfmpegPull.ts"
 import { clockTicksPerSecond, cpuPercent, type ProcessSample, sampleProcess } from "./ProcessSampler.ts"
 import { SimulatorBenchResult, toMarkdown } from "./SimulatorBenchReport.ts"
@@ -44,18 +44,6 @@ const BudgetPercentPerStream = 0.3
 const StalledBelowFps = 14
 /** The simulator runs as `vms simulate` in a process of its own, so only its usage is measured. */
 const vmsEntry = fileURLToPath(new URL("../runtime/bin/vms.ts", import.meta.url))
-
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 const fetchStats = (controlPort: number) =>
   Effect.tryPromise({
@@ -90,8 +78,8 @@ export const runSimulatorBench = Effect.fn("SimulatorBench.run")(function*(input
   const ffmpegVersion = (yield* spawner.string(ChildProcess.make(options.ffmpegPath, ["-version"])).pipe(
     Effect.mapError(benchFailure)
   )).split("\n")[0]!.trim()
-  const port = yield* freePort
-  const controlPort = yield* freePort
+  const port = yield* freePort.pipe(Effect.mapError(benchFailure))
+  const controlPort = yield* freePort.pipe(Effect.mapError(benchFailure))
 
   const simulator = yield* spawner.spawn(ChildProcess.make(options.nodePath, [
     vmsEntry,

@@ -8,16 +8,8 @@ import { execFileSync } from "node:child_process"
 import { requireBinary } from "./support/Binaries.ts"
 import { processesMentioning, spawnVms } from "./support/NodeProcess.ts"
 import { tempDir } from "./support/TestNode.ts"
-import { eventually, ensure } from "./support/Eventually.ts"
-import * as net from "node:net"
-
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address() as net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  }))
+import { freePort } from "../runtime/net/FreePort.ts"
+import { until } from "./support/Eventually.ts"
 
 describe("vms simulate", () => {
   it.live("serves every mount as 1280x720 15 fps H.264 and stops on SIGINT", () =>
@@ -26,10 +18,7 @@ describe("vms simulate", () => {
       const dataDir = yield* tempDir("simulate")
       const [port, controlPort] = [yield* freePort, yield* freePort]
       const vms = yield* spawnVms(["simulate", "--cameras", "3", "--port", `${port}`, "--control-port", `${controlPort}`, "--data-dir", dataDir])
-      yield* eventually(Effect.suspend(() => ensure(vms.output().includes("RTSP camera simulator serving"), "not serving yet")), {
-        timeout: "60 seconds",
-        interval: "100 millis"
-      })
+      yield* until("the simulator serves", () => vms.output().includes("RTSP camera simulator serving"), 60_000)
       for (const mount of ["cam0", "cam2"]) {
         const probe = execFileSync(ffprobe, [
           "-v", "error", "-rtsp_transport", "tcp", "-timeout", "5000000",

@@ -5,7 +5,7 @@ import { Mount } from "./Mount.ts"
 import { RtcpPacketType } from "./Rtcp.ts"
 import { type InterleavedFrame, RtspMessageReader } from "./RtspMessage.ts"
 import { RtspSession, type TransmitCounters } from "./RtspSession.ts"
-import { until } from "./testing/Eventually.ts"
+import { until } from "../../test/support/Eventually.ts"
 import { loadSharedClip } from "./testing/SharedClip.ts"
 
 /** A connected TCP pair on loopback: the server side and everything the client side receives. */

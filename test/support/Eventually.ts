@@ -1,23 +1,33 @@
 /**
- * Waiting on a condition with a deadline (never a bare sleep as
- * synchronisation): retries `check` every `interval` until it succeeds, and
- * fails with the last failure once `timeout` has passed.
+ * Waiting on a condition with a deadline, for tests that observe a live
+ * server: polls `check` until it returns a value (not `undefined`), or fails
+ * with the description after `timeoutMs`.
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Effect, Schema } from "effect"
+
+export class ConditionTimeout extends Schema.TaggedError<ConditionTimeout>()("ConditionTimeout", {
+  description: Schema.String,
+  timeoutMs: Schema.Number
+}) {}
 
 export const eventually = <A, E, R>(
-  check: Effect.Effect<A, E, R>,
-  options: { readonly timeout: Duration.Input; readonly interval?: Duration.Input }
-): Effect.Effect<A, E, R> => {
-  const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
-  return check.pipe(
-    Effect.retry({
-      schedule: Schedule.spaced(options.interval ?? "50 millis"),
-      while: () => Date.now() < deadline
-    })
-  )
-}
+  description: string,
+  check: Effect.Effect<A | undefined, E, R>,
+  timeoutMs = 10_000,
+  intervalMs = 25
+): Effect.Effect<A, E | ConditionTimeout, R> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const value = yield* check
+      if (value !== undefined) return value
+      if (Date.now() > deadline) {
+        return yield* new ConditionTimeout({ description, timeoutMs })
+      }
+      yield* Effect.sleep(intervalMs)
+    }
+  })
 
-/** Fails unless `condition` holds; for use inside `eventually`. */
-export const ensure = (condition: boolean, message: string) =>
-  condition ? Effect.void : Effect.fail(new Error(message))
+/** `eventually` for a synchronous predicate. */
+export const until = (description: string, predicate: () => boolean, timeoutMs?: number) =>
+  eventually(description, Effect.sync(() => predicate() ? true : undefined), timeoutMs)
