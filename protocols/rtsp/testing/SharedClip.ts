@@ -7,11 +7,16 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
+import { requireBinary } from "../../../test/support/Binaries.ts"
 import * as TestClip from "../TestClip.ts"
 
 export const sharedClipDir = Path.join(Os.tmpdir(), "vms-test-clip")
 export const ffmpegPath = process.env["VMS_FFMPEG_PATH"] ?? "ffmpeg"
 
-export const loadSharedClip = TestClip.load({ dataDir: sharedClipDir, ffmpegPath }).pipe(
+/** Fails with one line naming the Debian package when ffmpeg is missing. */
+export const loadSharedClip = Effect.sync(() => {
+  if (process.env["VMS_FFMPEG_PATH"] === undefined) requireBinary("ffmpeg")
+}).pipe(
+  Effect.andThen(TestClip.load({ dataDir: sharedClipDir, ffmpegPath })),
   Effect.provide(NodeServices.layer)
 )
