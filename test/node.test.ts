@@ -89,6 +89,19 @@ describe("vms start on embedded defaults", () => {
       assert.deepStrictEqual(yield* processesMentioning(dataDir), [])
     }))
 
+  it.live("a Ctrl-C at any moment of startup exits 0 and leaves nothing running", () =>
+    Effect.gen(function*() {
+      // Loading modules, initdb, postgres start, migrations: wherever the signal lands.
+      for (const delayMs of [150, 600, 1100, 1600]) {
+        const dataDir = yield* tempDir(`early-${delayMs}`)
+        const vms = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
+        yield* Effect.sleep(delayMs)
+        vms.child.kill("SIGINT")
+        assert.strictEqual(yield* vms.exited.pipe(Effect.timeout("5 seconds")), 0, `after ${delayMs} ms: ${vms.output()}`)
+        assert.deepStrictEqual(yield* processesMentioning(dataDir), [], `after ${delayMs} ms`)
+      }
+    }))
+
   it.live("restarts on the same data after SIGKILL, and stops on SIGTERM", () =>
     Effect.gen(function*() {
       const dataDir = yield* tempDir("restart")

@@ -72,8 +72,10 @@ export const layer: Layer.Layer<
   Layer.provideMerge(clientLayer),
   Layer.catchCause((cause) => {
     const error = Cause.squash(cause)
-    return Layer.effectContext(
-      Effect.fail(error instanceof DatabaseUnavailable ? error : new DatabaseUnavailable({ message: describe(error) }))
-    ) as Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnavailable>
+    // An interrupt (Ctrl-C while starting) stays an interrupt, so the node still exits 0.
+    const failure = Cause.hasInterruptsOnly(cause)
+      ? Effect.failCause(cause as Cause.Cause<never>)
+      : Effect.fail(error instanceof DatabaseUnavailable ? error : new DatabaseUnavailable({ message: describe(error) }))
+    return Layer.effectContext(failure) as Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnavailable>
   })
 )

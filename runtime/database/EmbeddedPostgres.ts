@@ -128,9 +128,14 @@ export const start = Effect.fn("EmbeddedPostgres.start")(function*(
   })
 
   if (!initialised) {
-    yield* Effect.tryPromise({ try: () => fs.rm(directory, { recursive: true, force: true }), catch: fail("initdb") })
-    yield* Effect.tryPromise({ try: () => server.initialise(), catch: fail("initdb") })
-    yield* Effect.tryPromise({ try: () => fs.writeFile(passwordFile, password, { mode: 0o600 }), catch: fail("password file") })
+    // The password is kept before initdb runs, and initdb is not interrupted
+    // (a Ctrl-C waits the second or two it takes): an initialised cluster
+    // always has its password file.
+    yield* Effect.gen(function*() {
+      yield* Effect.tryPromise({ try: () => fs.rm(directory, { recursive: true, force: true }), catch: fail("initdb") })
+      yield* Effect.tryPromise({ try: () => fs.writeFile(passwordFile, password, { mode: 0o600 }), catch: fail("password file") })
+      yield* Effect.tryPromise({ try: () => server.initialise(), catch: fail("initdb") })
+    }).pipe(Effect.uninterruptible)
   }
   yield* stopLeftover(directory, options.onNotice)
   // A Ctrl-C in a terminal reaches postgres too (same process group) and it may
