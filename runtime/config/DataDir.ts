@@ -7,6 +7,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { isAlive } from "../process/Liveness.ts"
 import { NodeConfig } from "./NodeConfig.ts"
 
 export class DataDirInUse extends Schema.TaggedError<DataDirInUse>()("DataDirInUse", {
@@ -14,14 +15,6 @@ export class DataDirInUse extends Schema.TaggedError<DataDirInUse>()("DataDirInU
   message: Schema.String
 }) {}
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 const lockName = "node.lock"
 

@@ -10,6 +10,7 @@ import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { isAlive } from "../process/Liveness.ts"
 import { freePort } from "../net/FreePort.ts"
 
 export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
@@ -37,14 +38,6 @@ const user = "vms"
 const fileExists = (file: string) =>
   Effect.promise(() => fs.access(file).then(() => true, () => false))
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /**
  * A node killed with SIGKILL leaves its postgres running (it is not our child
