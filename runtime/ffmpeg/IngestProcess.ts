@@ -1,0 +1,134 @@
+/**
+ * One ffmpeg run for one camera: a single RTSP session (TCP), video only,
+ * stream copy, cut into ~1 s MPEG-TS chunks on keyframes by the segment
+ * muxer. ffmpeg reports on three pipes: `-progress` on stdout, the list of
+ * finished chunks (CSV) on fd 3, and its log on stderr. Every consumer of the
+ * camera's video (live HLS, snapshots, the recorder) reads these chunks, so
+ * the camera sees one session whatever runs on top.
+ *
+ * The process is a scoped resource in its own process group: closing the
+ * scope sends SIGTERM to the group, then SIGKILL after a second.
+ */
+import { Effect, Fiber, Stream } from "effect"
+import type { PlatformError } from "effect/PlatformError"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import type { Scope } from "effect/Scope"
+import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
+import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
+
+export interface IngestRunOptions {
+  readonly ffmpegPath: string
+  readonly url: string
+  /** Directory the chunks are written to (ffmpeg's working directory). */
+  readonly dir: string
+  /** Number of the first chunk, so numbering continues across runs. */
+  readonly startNumber: number
+  /** Target chunk length; ffmpeg cuts at the first keyframe after it. */
+  readonly chunkSeconds: number
+  /** RTSP socket I/O timeout (ffmpeg gives up after about twice this). */
+  readonly socketTimeoutMs: number
+}
+
+export type IngestEvent =
+  | { readonly _tag: "Progress"; readonly block: ProgressBlock }
+  | { readonly _tag: "StreamInfo"; readonly info: StreamInfo }
+  | { readonly _tag: "Chunk"; readonly file: string; readonly startSeconds: number; readonly endSeconds: number }
+
+export interface IngestExit {
+  readonly exitCode: number
+  /** The last stderr line that may explain the exit (credentials masked). */
+  readonly lastReason: string | undefined
+}
+
+/** Chunk files are named `seg_<number>.ts`; nothing else is ever served. */
+export const chunkFilePattern = /^seg_(\d{1,12})\.ts$/
+
+export const ingestArgs = (options: IngestRunOptions): ReadonlyArray<string> => [
+  "-hide_banner",
+  "-nostdin",
+  "-loglevel", "info",
+  "-nostats",
+  "-stats_period", "1",
+  "-progress", "pipe:1",
+  "-rtsp_transport", "tcp",
+  "-timeout", String(options.socketTimeoutMs * 1000),
+  "-i", options.url,
+  "-map", "0:v:0",
+  "-c", "copy",
+  "-f", "segment",
+  "-segment_format", "mpegts",
+  "-segment_time", String(options.chunkSeconds),
+  "-segment_list", "pipe:3",
+  "-segment_list_type", "csv",
+  "-segment_start_number", String(options.startNumber),
+  "seg_%d.ts"
+]
+
+const lines = <E>(stream: Stream.Stream<Uint8Array, E>) => stream.pipe(Stream.decodeText(), Stream.splitLines)
+
+const parseChunkLine = (line: string): IngestEvent | undefined => {
+  const [file, start, end] = line.split(",")
+  if (file === undefined || !chunkFilePattern.test(file)) return undefined
+  const startSeconds = Number(start)
+  const endSeconds = Number(end)
+  if (!Number.isFinite(startSeconds) || !Number.isFinite(endSeconds)) return undefined
+  return { _tag: "Chunk", file, startSeconds, endSeconds }
+}
+
+/**
+ * Runs ffmpeg until it exits, handing every event to `onEvent`. Interrupting
+ * it (or closing the scope) kills the process group.
+ */
+export const run = (
+  options: IngestRunOptions,
+  onEvent: (event: IngestEvent) => Effect.Effect<void>
+): Effect.Effect<IngestExit, PlatformError, Scope | ChildProcessSpawner.ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const handle = yield* spawner.spawn(
+      ChildProcess.make(options.ffmpegPath, ingestArgs(options), {
+        cwd: options.dir,
+        stdin: "ignore",
+        additionalFds: { fd3: { type: "output" } },
+        killSignal: "SIGTERM",
+        forceKillAfter: "1 second"
+      })
+    )
+
+    const parseProgress = makeProgressParser()
+    const progress = lines(handle.stdout).pipe(
+      Stream.runForEach((line) => {
+        const block = parseProgress(line)
+        return block === undefined ? Effect.void : onEvent({ _tag: "Progress", block })
+      })
+    )
+    const chunks = lines(handle.getOutputFd(3)).pipe(
+      Stream.runForEach((line) => {
+        const event = parseChunkLine(line)
+        return event === undefined ? Effect.void : onEvent(event)
+      })
+    )
+    let lastReason: string | undefined
+    let sawStream = false
+    const log = lines(handle.stderr).pipe(
+      Stream.runForEach((line) => {
+        if (!sawStream) {
+          const info = parseStreamInfo(line)
+          if (info !== undefined) {
+            sawStream = true
+            return onEvent({ _tag: "StreamInfo", info })
+          }
+        }
+        if (isReasonLine(line)) lastReason = cleanReason(line)
+        return Effect.void
+      })
+    )
+
+    const readers = yield* Effect.forkScoped(
+      Effect.all([progress, chunks, log], { concurrency: "unbounded", discard: true })
+    )
+    const exitCode = yield* handle.exitCode
+    // Let the readers drain what ffmpeg wrote before it exited (the last chunk line).
+    yield* Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore)
+    return { exitCode: Number(exitCode), lastReason }
+  })

@@ -1,0 +1,143 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Option } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { startTestSimulator } from "../../protocols/rtsp/testing/TestSimulator.ts"
+import { ffmpegPath } from "../../protocols/rtsp/testing/SharedClip.ts"
+import { eventually } from "../../test/support/Eventually.ts"
+import { tempDir } from "../../test/support/TestNode.ts"
+import * as LiveStream from "../live/LiveStream.ts"
+import { CameraMetrics } from "../metrics/CameraMetrics.ts"
+import { Metrics } from "../metrics/Metrics.ts"
+import { defaultBackoff } from "./Backoff.ts"
+import * as Pipeline from "./Pipeline.ts"
+import { SpawnPacer } from "./SpawnPacer.ts"
+
+const services = Layer.mergeAll(NodeServices.layer, SpawnPacer.layer, CameraMetrics.layer).pipe(
+  Layer.provideMerge(Metrics.layer)
+)
+
+interface Observed {
+  readonly states: Array<{ readonly state: Pipeline.PipelineState; readonly reason: string | null; readonly at: number }>
+  readonly live: LiveStream.LiveStream
+  readonly fiber: Fiber.Fiber<never>
+  readonly current: () => Pipeline.PipelineState | undefined
+}
+
+const startPipeline = (url: string, overrides: Partial<Pipeline.PipelineOptions> = {}) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("pipeline")
+    const live = yield* LiveStream.make({ dir: path.join(dir, "live"), windowSize: 6, graceSize: 6 })
+    const states: Observed["states"] = []
+    const fiber = yield* Pipeline.run({
+      cameraId: "cam",
+      url,
+      ffmpegPath,
+      live,
+      backoff: defaultBackoff,
+      stallMs: 10_000,
+      failuresBeforeError: 2,
+      chunkSeconds: 1,
+      socketTimeoutMs: 5_000,
+      ...overrides
+    }, {
+      state: (state, reason) => Effect.sync(() => void states.push({ state, reason, at: Date.now() })),
+      rates: () => Effect.void,
+      streamInfo: () => Effect.void
+    }).pipe(Effect.forkScoped)
+    return { states, live, fiber, current: () => states.at(-1)?.state } satisfies Observed
+  })
+
+const waitFor = (observed: Observed, state: Pipeline.PipelineState, timeoutMs: number) =>
+  eventually(`pipeline ${state}`, Effect.sync(() => observed.current() === state ? true : undefined), timeoutMs)
+
+const ffmpegPids = Effect.promise(async () => {
+  const pids: Array<number> = []
+  for (const entry of await fs.readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")
+    if (cmdline.startsWith(`${ffmpegPath}\0`) && cmdline.includes("seg_%d.ts")) pids.push(Number(entry))
+  }
+  return pids
+})
+
+const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
+  effect.pipe(Effect.scoped, Effect.provide(services)) as Effect.Effect<A, E>
+
+describe("camera pipeline", () => {
+  it.live("goes online within 5 s and lists whole 1 s chunks in a live playlist", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const started = Date.now()
+      const observed = yield* startPipeline(simulator.url(0))
+      yield* waitFor(observed, "online", 5_000)
+      assert.isBelow(Date.now() - started, 5_000)
+      const playlist = yield* eventually("3 chunks listed", Effect.map(observed.live.playlist, (text) =>
+        Option.isSome(text) && text.value.split("#EXTINF").length > 3 ? text.value : undefined), 8_000)
+      assert.match(playlist, /^#EXTM3U\n/)
+      assert.match(playlist, /#EXT-X-TARGETDURATION:\d+\n/)
+      const durations = [...playlist.matchAll(/#EXTINF:([\d.]+),/g)].map((m) => Number(m[1]))
+      // The simulator's GOP is 1 s: after the first chunk every chunk is one GOP.
+      for (const d of durations.slice(1)) assert.approximately(d, 1, 0.1)
+      assert.notInclude(playlist, "#EXT-X-DISCONTINUITY\n")
+    })))
+
+  it.live("restarts after the source drops, with a discontinuity, and continues numbering", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const observed = yield* startPipeline(simulator.url(0))
+      yield* waitFor(observed, "online", 5_000)
+      const before = yield* eventually("a chunk", Effect.map(observed.live.newest, Option.getOrUndefined), 5_000)
+      yield* simulator.refuse(0)
+      yield* simulator.drop(0)
+      yield* eventually("left online", Effect.sync(() => observed.current() !== "online" ? true : undefined), 5_000)
+      yield* simulator.resume(0)
+      yield* waitFor(observed, "online", 10_000)
+      const playlist = yield* eventually("a discontinuity in the playlist", Effect.map(observed.live.playlist, (text) =>
+        Option.isSome(text) && text.value.includes("#EXT-X-DISCONTINUITY\n") ? text.value : undefined), 5_000)
+      const sequences = [...playlist.matchAll(/seg_(\d+)\.ts/g)].map((m) => Number(m[1]))
+      for (let i = 1; i < sequences.length; i++) assert.strictEqual(sequences[i], sequences[i - 1]! + 1)
+      assert.isAbove(sequences.at(-1)!, before.sequence)
+    })))
+
+  it.live("kills a hung run with the watchdog and restarts it", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const observed = yield* startPipeline(simulator.url(0))
+      yield* waitFor(observed, "online", 5_000)
+      yield* simulator.hang(0)
+      const hungAt = Date.now()
+      const stalled = yield* eventually("watchdog restart", Effect.sync(() =>
+        observed.states.find((s) => s.at >= hungAt && s.reason?.includes("no video") === true)), 15_000)
+      assert.isBelow(stalled.at - hungAt, 15_000)
+      yield* simulator.resume(0)
+      yield* waitFor(observed, "online", 15_000)
+    })))
+
+  it.live("a refused connection ends in error with a reason; a bad path too", () =>
+    live(Effect.gen(function*() {
+      const closed = yield* startTestSimulator({ cameras: 1 })
+      const serving = yield* startTestSimulator({ cameras: 1 })
+      yield* closed.refuseAll
+      const refused = yield* startPipeline(closed.url(0))
+      const badPath = yield* startPipeline(`rtsp://127.0.0.1:${serving.port}/no-such-mount`)
+      yield* waitFor(refused, "error", 10_000)
+      yield* waitFor(badPath, "error", 10_000)
+      assert.match(refused.states.at(-1)!.reason!, /refused/i)
+      assert.match(badPath.states.at(-1)!.reason!, /404|not found/i)
+    })))
+
+  it.live("interrupting the pipeline kills ffmpeg at once", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const observed = yield* startPipeline(simulator.url(0))
+      yield* waitFor(observed, "online", 5_000)
+      const [pid] = yield* ffmpegPids.pipe(Effect.map((pids) => pids.filter((p) => p > 0)))
+      assert.isDefined(pid)
+      const stopped = Date.now()
+      yield* Fiber.interrupt(observed.fiber)
+      yield* eventually("ffmpeg gone", Effect.map(ffmpegPids, (pids) => pids.includes(pid!) ? undefined : true), 2_000)
+      assert.isBelow(Date.now() - stopped, 2_000)
+    })))
+})
