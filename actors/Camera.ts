@@ -1,15 +1,30 @@
 /**
  * The Camera actor: one effect/cluster entity per camera id, living on the
- * node that owns the camera's shard. It owns the camera's state machine
- * (`disabled | offline | connecting | online | error`) and answers its
- * status. This first version reads the camera's registration from Postgres;
- * the ingest pipeline that moves it past `offline` is added on top of it.
+ * node that owns the camera's shard. While its camera is enabled it keeps
+ * itself alive and owns the camera's ingest pipeline (one ffmpeg, a scoped
+ * resource of the actor: stopping, disabling or moving the actor kills it).
+ * It holds the state machine `disabled | offline | connecting | online |
+ * error`, publishes every change on the event bus, and takes snapshots from
+ * its newest live chunk.
  */
-import { DateTime, Effect, Option, Schema } from "effect"
-import { Entity } from "effect/cluster"
+import { DateTime, Effect, Fiber, Option, Schema } from "effect"
+import { Entity, type Sharding } from "effect/cluster"
+import type { ChildProcessSpawner } from "effect/process"
 import { Rpc } from "effect/rpc"
-import { SqlClient } from "effect/sql"
+import * as path from "node:path"
+import type { CameraRecord } from "../runtime/cameras/CameraStore.ts"
+import { CameraStore } from "../runtime/cameras/CameraStore.ts"
+import { NodeConfig } from "../runtime/config/NodeConfig.ts"
 import { NodeId } from "../runtime/config/NodeId.ts"
+import { CameraStatusChanged, EventBus } from "../runtime/events/EventBus.ts"
+import { PipelineSettings } from "../runtime/ffmpeg/PipelineSettings.ts"
+import * as Pipeline from "../runtime/ffmpeg/Pipeline.ts"
+import type { SpawnPacer } from "../runtime/ffmpeg/SpawnPacer.ts"
+import type { StreamInfo } from "../runtime/ffmpeg/StderrLog.ts"
+import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
+import * as LiveStream from "../runtime/live/LiveStream.ts"
+import * as SnapshotImage from "../runtime/live/Snapshot.ts"
+import { CameraMetrics } from "../runtime/metrics/CameraMetrics.ts"
 
 // ---------------------------------------------------------------------------
 // Protocol
@@ -36,37 +51,94 @@ export class CameraStoreError extends Schema.TaggedError<CameraStoreError>()("Ca
   message: Schema.String
 }) {}
 
+/** No live chunk to take a snapshot from (camera offline, or still connecting). */
+export class SnapshotUnavailable extends Schema.TaggedError<SnapshotUnavailable>()("SnapshotUnavailable", {
+  cameraId: Schema.String,
+  message: Schema.String
+}) {}
+
+export class Snapshot extends Schema.Class<Snapshot>("Snapshot")({
+  cameraId: Schema.String,
+  jpeg: Schema.Uint8Array,
+  width: Schema.Number,
+  height: Schema.Number,
+  takenAt: Schema.DateTimeUtc
+}) {}
+
 export const GetStatus = Rpc.make("GetStatus", {
   success: CameraStatus,
   error: Schema.Union([CameraNotFound, CameraStoreError])
 })
 
+/** The camera's row changed: re-read it and apply it (start, restart with a new URL, stop). */
+export const Reconcile = Rpc.make("Reconcile", {
+  error: CameraStoreError
+})
+
+/** Wakes the actor (it applies its registration when it starts); sent by the fleet keeper. */
+export const Ensure = Rpc.make("Ensure")
+
+export const TakeSnapshot = Rpc.make("TakeSnapshot", {
+  success: Snapshot,
+  error: Schema.Union([CameraNotFound, SnapshotUnavailable])
+})
+
 // ---------------------------------------------------------------------------
 // Entity
 
-export const Camera = Entity.make("Camera", [GetStatus])
+export const Camera = Entity.make("Camera", [GetStatus, Reconcile, Ensure, TakeSnapshot])
 
-// ---------------------------------------------------------------------------
-// State and handlers
+/** Chunks listed in the live playlist, and kept on disk after leaving it. */
+const liveWindow = 6
+const liveGrace = 6
+const snapshotMaxAgeMs = 1_000
 
-const Registration = Schema.Struct({ enabled: Schema.Boolean })
+/** Width and height from a baseline or progressive JPEG's SOF marker. */
+const jpegSize = (jpeg: Uint8Array): { width: number; height: number } | undefined => {
+  let i = 2
+  while (i + 9 < jpeg.length && jpeg[i] === 0xff) {
+    const marker = jpeg[i + 1]!
+    const length = (jpeg[i + 2]! << 8) | jpeg[i + 3]!
+    if (marker >= 0xc0 && marker <= 0xc2) {
+      return { height: (jpeg[i + 5]! << 8) | jpeg[i + 6]!, width: (jpeg[i + 7]! << 8) | jpeg[i + 8]! }
+    }
+    i += 2 + length
+  }
+  return undefined
+}
+
+interface Running {
+  readonly url: string
+  readonly fiber: Fiber.Fiber<never>
+  /** Set once the pipeline fiber has created it. */
+  live: LiveStream.LiveStream | undefined
+}
 
 export const CameraLayer = Camera.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const cameraId = address.entityId
     const nodeId = yield* NodeId
-    const sql = yield* SqlClient.SqlClient
+    const config = yield* NodeConfig
+    const store = yield* CameraStore
+    const registry = yield* LiveRegistry
+    const bus = yield* EventBus
+    const metrics = yield* CameraMetrics
+    const settings = yield* PipelineSettings
+    const entityScope = yield* Effect.scope
+    const pipelineContext = yield* Effect.context<
+      ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics
+    >()
+    const keepAliveContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
+    const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(keepAliveContext))
+    const liveDir = path.resolve(config.dataDir, "live", cameraId)
 
-    const readRegistration = Effect.gen(function*() {
-      const rows = yield* sql`SELECT enabled FROM cameras WHERE id = ${cameraId}`
-      const row = rows[0]
-      if (row === undefined) return Option.none()
-      return Option.some(yield* Schema.decodeUnknownEffect(Registration)(row))
-    }).pipe(
-      Effect.mapError((error) => new CameraStoreError({ cameraId, message: error.message }))
-    )
-
+    let registration: Option.Option<CameraRecord> = Option.none()
+    let running: Running | undefined
+    let streamInfo: StreamInfo | undefined
+    let snapshotCache:
+      | { readonly sequence: number; readonly at: number; readonly take: Effect.Effect<Snapshot, SnapshotUnavailable> }
+      | undefined
     let status = new CameraStatus({
       cameraId,
       status: "offline",
@@ -77,24 +149,129 @@ export const CameraLayer = Camera.toLayer(
       updatedAt: yield* DateTime.now
     })
 
-    const transition = Effect.fnUntraced(function*(next: CameraState, reason: string | null) {
-      if (status.status === next && status.reason === reason) return status
-      status = new CameraStatus({ ...status, status: next, reason, updatedAt: yield* DateTime.now })
+    const setState = Effect.fnUntraced(function*(next: CameraState, reason: string | null) {
+      if (status.status === next && status.reason === reason) return
+      const rates = next === "online" ? { fps: status.fps, bitrate: status.bitrate } : { fps: 0, bitrate: 0 }
+      status = new CameraStatus({ ...status, ...rates, status: next, reason, updatedAt: yield* DateTime.now })
+      metrics.status(cameraId, next)
       yield* Effect.logInfo("camera status changed").pipe(Effect.annotateLogs({ status: next, reason }))
-      return status
+      yield* bus.publish(new CameraStatusChanged({ status }))
     })
 
+    const report: Pipeline.PipelineReport = {
+      state: setState,
+      rates: (fps, bitrate) =>
+        Effect.sync(() => {
+          metrics.rates(cameraId, fps, bitrate)
+          if (status.status === "online") status = new CameraStatus({ ...status, fps, bitrate })
+        }),
+      streamInfo: (info) =>
+        Effect.suspend(() => {
+          const changed = streamInfo?.codec !== info.codec || streamInfo.width !== info.width ||
+            streamInfo.height !== info.height
+          streamInfo = info
+          return changed ? Effect.logInfo("camera stream").pipe(Effect.annotateLogs({ ...info })) : Effect.void
+        })
+    }
+
+    const stopPipeline = Effect.gen(function*() {
+      if (running === undefined) return
+      const { fiber } = running
+      running = undefined
+      snapshotCache = undefined
+      // Interruption runs the pipeline's finalizers: the process group is killed, the live dir removed.
+      yield* Fiber.interrupt(fiber)
+      yield* keepAlive(false)
+    })
+
+    const startPipeline = Effect.fnUntraced(function*(record: CameraRecord) {
+      const run: Running = { url: record.url, fiber: undefined as never, live: undefined }
+      const pipeline = Effect.gen(function*() {
+        const live = yield* LiveStream.make({ dir: liveDir, windowSize: liveWindow, graceSize: liveGrace })
+        run.live = live
+        yield* registry.register(cameraId, live)
+        return yield* Pipeline.run({ cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings }, report)
+      }).pipe(
+        Effect.scoped,
+        Effect.provideContext(pipelineContext),
+        Effect.annotateLogs({ actor: "Camera", cameraId })
+      )
+      ;(run as { fiber: Fiber.Fiber<never> }).fiber = yield* Effect.forkIn(pipeline, entityScope)
+      running = run
+      yield* keepAlive(true)
+    })
+
+    /** Brings the pipeline in line with the camera's row. */
+    const apply = Effect.gen(function*() {
+      const found = yield* store.get(cameraId).pipe(
+        Effect.mapError((error) => new CameraStoreError({ cameraId, message: error.message }))
+      )
+      registration = found
+      if (Option.isNone(found) || !found.value.enabled) {
+        yield* stopPipeline
+        yield* setState("disabled", Option.isNone(found) ? "camera removed" : null)
+        if (Option.isNone(found)) metrics.forget(cameraId)
+        return
+      }
+      const record = found.value
+      if (running !== undefined && running.url === record.url) return
+      if (running !== undefined) yield* Effect.logInfo("camera URL changed; restarting its pipeline")
+      yield* stopPipeline
+      yield* startPipeline(record)
+    })
+
+    const takeSnapshot = Effect.gen(function*() {
+      const live = running?.live
+      const newest = live === undefined ? Option.none() : yield* live.newest
+      if (Option.isNone(newest)) {
+        return yield* new SnapshotUnavailable({ cameraId, message: `no live video (camera is ${status.status})` })
+      }
+      const chunk = newest.value
+      const now = Date.now()
+      if (snapshotCache === undefined || (snapshotCache.sequence !== chunk.sequence && now - snapshotCache.at >= snapshotMaxAgeMs)) {
+        const take = SnapshotImage.fromChunk(config.ffmpegPath, chunk.path).pipe(
+          Effect.flatMap((jpeg) =>
+            Effect.map(DateTime.now, (takenAt) => {
+              const size = jpegSize(jpeg) ?? { width: streamInfo?.width ?? 0, height: streamInfo?.height ?? 0 }
+              return new Snapshot({ cameraId, jpeg, ...size, takenAt })
+            })
+          ),
+          Effect.mapError((error) => new SnapshotUnavailable({ cameraId, message: error.message })),
+          Effect.provideContext(pipelineContext)
+        )
+        snapshotCache = { sequence: chunk.sequence, at: now, take: yield* Effect.cached(take) }
+      }
+      const cached = snapshotCache
+      return yield* cached.take.pipe(
+        // A failed attempt is not cached.
+        Effect.tapError(() => Effect.sync(() => { if (snapshotCache === cached) snapshotCache = undefined }))
+      )
+    })
+
+    yield* Effect.addFinalizer(() => Effect.sync(() => metrics.forget(cameraId)))
+    yield* apply.pipe(
+      Effect.catch((error) =>
+        Effect.andThen(
+          Effect.logWarning("cannot read the camera's registration; the fleet keeper will retry").pipe(
+            Effect.annotateLogs({ error: error.message })
+          ),
+          setState("offline", "cannot read the camera's registration")
+        )
+      )
+    )
     yield* Effect.logDebug("camera actor started")
 
     return Camera.of({
       GetStatus: () =>
-        Effect.gen(function*() {
-          const registration = yield* readRegistration
-          if (Option.isNone(registration)) return yield* new CameraNotFound({ cameraId })
-          return registration.value.enabled
-            ? yield* transition("offline", "ingest is not running on this node")
-            : yield* transition("disabled", null)
-        }).pipe(Effect.annotateLogs({ actor: "Camera", cameraId }))
+        Effect.suspend(() =>
+          Option.isSome(registration) ? Effect.succeed(status) : Effect.fail(new CameraNotFound({ cameraId }))
+        ).pipe(Rpc.fork),
+      Reconcile: () => apply,
+      Ensure: () => running === undefined && Option.isNone(registration) ? apply.pipe(Effect.ignore) : Effect.void,
+      TakeSnapshot: () =>
+        Effect.suspend((): Effect.Effect<Snapshot, CameraNotFound | SnapshotUnavailable> =>
+          Option.isSome(registration) ? takeSnapshot : Effect.fail(new CameraNotFound({ cameraId }))
+        ).pipe(Rpc.fork)
     })
   }).pipe(Effect.annotateLogs({ actor: "Camera" }))
 )

@@ -4,16 +4,28 @@
  * HTTP server beside them (it starts first, so `/health/ready` can say what
  * is still starting). Cluster mode swaps the sharding layer; nothing else.
  */
+import { NodeServices } from "@effect/platform-node"
 import { Layer } from "effect"
 import { CameraLayer } from "../actors/Camera.ts"
+import * as FleetKeeper from "../actors/FleetKeeper.ts"
+import * as ActorCameraControl from "./cameras/ActorCameraControl.ts"
+import * as CameraStore from "./cameras/CameraStore.ts"
 import { DataDir } from "./config/DataDir.ts"
 import { NodeConfig, type NodeConfigShape } from "./config/NodeConfig.ts"
 import { NodeId } from "./config/NodeId.ts"
 import * as Database from "./database/Database.ts"
+import { EventBus } from "./events/EventBus.ts"
+import { SpawnPacer } from "./ffmpeg/SpawnPacer.ts"
 import { Readiness } from "./health/Readiness.ts"
 import * as HttpServer from "./http/HttpServer.ts"
+import * as LiveRoutes from "./http/LiveRoutes.ts"
+import * as PlayerRoutes from "./http/PlayerRoutes.ts"
+import * as Demo from "./demo/Demo.ts"
+import { LiveRegistry } from "./live/LiveRegistry.ts"
 import * as Logging from "./logging/Logging.ts"
+import { CameraMetrics } from "./metrics/CameraMetrics.ts"
 import { Metrics } from "./metrics/Metrics.ts"
+import * as RestApi from "../rpc/rest/RestApi.ts"
 import * as LocalSharding from "./sharding/LocalSharding.ts"
 
 /** Dependencies `/health/ready` waits for until their layers register a check. */
@@ -30,15 +42,45 @@ const foundation = (config: NodeConfigShape) => {
   )
 }
 
-/** The actors this node runs, on the sharding layer of its mode. */
-const actors = Layer.mergeAll(CameraLayer).pipe(Layer.provideMerge(LocalSharding.layer))
+/** What camera actors use on this node: the registry, ffmpeg, the live streams, events, metrics. */
+const cameraServices = Layer.mergeAll(
+  CameraStore.layer,
+  NodeServices.layer,
+  SpawnPacer.layer,
+  LiveRegistry.layer,
+  EventBus.layer,
+  CameraMetrics.layer
+)
 
-/** Everything behind readiness: the database, then sharding and actors. */
-const services = actors.pipe(Layer.provideMerge(Database.layer))
+/** The actors and singletons this node runs, on the sharding layer of its mode. */
+const actors = Layer.mergeAll(CameraLayer, FleetKeeper.layer()).pipe(Layer.provideMerge(LocalSharding.layer))
 
-/** The whole node for a decoded configuration. */
-export const layer = (config: NodeConfigShape) =>
-  Layer.mergeAll(HttpServer.layer, services).pipe(
+export interface NodeOptions {
+  /** `vms start --demo N`: an in-process simulator with N registered cameras. */
+  readonly demoCameras?: number | undefined
+}
+
+/** Routes that need the services (added to the running HTTP server once those are up), and the demo. */
+const routes = (options: NodeOptions) =>
+  Layer.mergeAll(
+    LiveRoutes.layer,
+    PlayerRoutes.layer,
+    RestApi.layer,
+    options.demoCameras === undefined || options.demoCameras <= 0 ? Layer.empty : Demo.layer(options.demoCameras)
+  ).pipe(Layer.provide(ActorCameraControl.layer))
+
+/** Everything behind readiness: the database, then the camera services, sharding and actors, then the API. */
+const services = (options: NodeOptions) =>
+  routes(options).pipe(
+  Layer.provideMerge(actors),
+  Layer.provideMerge(cameraServices),
+  Layer.provideMerge(Database.layer)
+)
+
+/** The whole node for a decoded configuration. The HTTP server starts first. */
+export const layer = (config: NodeConfigShape, options: NodeOptions = {}) =>
+  services(options).pipe(
+    Layer.provideMerge(HttpServer.layer),
     Layer.provideMerge(foundation(config)),
     Layer.provide(Logging.layer(config.logLevel))
   )

@@ -2,12 +2,16 @@
  * `vms start`: runs a node until SIGINT/SIGTERM, then closes every scope
  * (HTTP server, actors and their pipelines, database pool, embedded Postgres).
  */
-import { Effect, Layer, Option } from "effect"
-import { Command } from "effect/cli"
+import { Effect, Layer, Option, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
 import type { NodeConfigShape } from "../config/NodeConfig.ts"
 import * as Logging from "../logging/Logging.ts"
 import * as Node from "../Node.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
+
+export class DemoInvalid extends Schema.TaggedError<DemoInvalid>()("DemoInvalid", {
+  message: Schema.String
+}) {}
 
 /**
  * Settings that are decoded (so a typo fails early) but not acted on yet:
@@ -22,7 +26,15 @@ const unusedSettings = (config: NodeConfigShape): ReadonlyArray<string> =>
     ["VMS_BOOTSTRAP_TOKEN", config.bootstrapToken]
   ] as const).filter(([, value]) => Option.isSome(value)).map(([name]) => name)
 
-export const startCommand = Command.make("start", configFlags, (flags) =>
+const startFlags = {
+  ...configFlags,
+  demo: Flag.Int("demo").pipe(
+    Flag.withDescription("also run an RTSP camera simulator in this process with N cameras, registered as demo-0 … demo-N-1"),
+    Flag.optional
+  )
+}
+
+export const startCommand = Command.make("start", startFlags, ({ demo, ...flags }) =>
   Effect.gen(function*() {
     const config = yield* decodeConfig(flags)
     return yield* Effect.gen(function*() {
@@ -30,7 +42,11 @@ export const startCommand = Command.make("start", configFlags, (flags) =>
       if (notYetUsed.length > 0) {
         yield* Effect.logWarning("settings with no effect in this version").pipe(Effect.annotateLogs({ variables: notYetUsed }))
       }
-      return yield* Layer.launch(Node.layer(config))
+      const demoCameras = Option.getOrUndefined(demo)
+      if (demoCameras !== undefined && (demoCameras < 1 || demoCameras > 1000)) {
+        return yield* new DemoInvalid({ message: `--demo: expected 1 to 1000 cameras, got ${demoCameras}` })
+      }
+      return yield* Layer.launch(Node.layer(config, { demoCameras }))
     }).pipe(
       Effect.onInterrupt(() => Effect.logInfo("node stopped")),
       Effect.provide(Logging.layer(config.logLevel))
@@ -39,6 +55,7 @@ export const startCommand = Command.make("start", configFlags, (flags) =>
     Command.withDescription("Run a node (embedded defaults when nothing is configured)"),
     Command.withExamples([
       { command: "vms start", description: "one node with embedded Postgres and data under ./data" },
-      { command: "VMS_HTTP_PORT=9000 vms start", description: "the same on port 9000" }
+      { command: "VMS_HTTP_PORT=9000 vms start", description: "the same on port 9000" },
+      { command: "vms start --demo 4", description: "with 4 simulated cameras, live at once" }
     ])
   )

@@ -1,6 +1,9 @@
 /**
- * The node's single HTTP port: every route layer is served here on
- * `VMS_HTTP_HOST:VMS_HTTP_PORT`. Logs the address it listens on.
+ * The node's single HTTP port on `VMS_HTTP_HOST:VMS_HTTP_PORT`. It starts
+ * first with the operator routes, so `/health/ready` can say what is still
+ * starting; the router stays open, and the layers of the API and live routes
+ * add theirs (`HttpRouter.add`) once the services behind them are up.
+ * Logs the address it listens on.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
@@ -9,8 +12,6 @@ import { NetAddress } from "effect/net"
 import { createServer } from "node:http"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import * as OpsRoutes from "./OpsRoutes.ts"
-
-const routes = Layer.mergeAll(OpsRoutes.layer)
 
 const listenLog = Layer.effectDiscard(
   Effect.gen(function*() {
@@ -21,11 +22,16 @@ const listenLog = Layer.effectDiscard(
   })
 )
 
+const serveRouter = Layer.unwrap(
+  Effect.map(HttpRouter.HttpRouter, (router) => HttpServer.serve(router.asHttpEffect()))
+)
+
+/** Serves the router; provides it (and the server) to the route layers composed on top. */
 export const layer = Layer.unwrap(
   Effect.gen(function*() {
     const config = yield* NodeConfig
-    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-      Layer.provideMerge(listenLog),
+    return Layer.mergeAll(serveRouter, OpsRoutes.layer, listenLog).pipe(
+      Layer.provideMerge(HttpRouter.layer),
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.httpPort, host: config.httpHost }))
     )
   })

@@ -10,27 +10,25 @@ import { Metrics } from "../metrics/Metrics.ts"
 
 const noStore = { "cache-control": "no-store" }
 
-export const layer = Layer.mergeAll(
-  HttpRouter.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "live" }, { headers: noStore })),
-  HttpRouter.add(
-    "GET",
-    "/health/ready",
-    Effect.gen(function*() {
-      const readiness = yield* Readiness
-      const report = yield* readiness.report
-      return HttpServerResponse.jsonUnsafe(
-        { status: report.ready ? "ready" : "not ready", checks: report.checks },
-        { status: report.ready ? 200 : 503, headers: noStore }
-      )
-    })
-  ),
-  HttpRouter.add(
-    "GET",
-    "/metrics",
-    Effect.gen(function*() {
-      const metrics = yield* Metrics
-      const { body, contentType } = yield* metrics.render
-      return HttpServerResponse.text(body, { contentType, headers: noStore })
-    })
-  )
+export const layer = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.HttpRouter
+    const readiness = yield* Readiness
+    const metrics = yield* Metrics
+    yield* router.add("GET", "/health/live", HttpServerResponse.jsonUnsafe({ status: "live" }, { headers: noStore }))
+    yield* router.add(
+      "GET",
+      "/health/ready",
+      Effect.map(readiness.report, (report) =>
+        HttpServerResponse.jsonUnsafe(
+          { status: report.ready ? "ready" : "not ready", checks: report.checks },
+          { status: report.ready ? 200 : 503, headers: noStore }
+        ))
+    )
+    yield* router.add(
+      "GET",
+      "/metrics",
+      Effect.map(metrics.render, ({ body, contentType }) => HttpServerResponse.text(body, { contentType, headers: noStore }))
+    )
+  })
 )

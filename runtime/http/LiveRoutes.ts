@@ -1,0 +1,73 @@
+/**
+ * Live HLS for the cameras running on this node: `GET /live/{cameraId}/index.m3u8`
+ * (never cached: it changes every second) and its segments (immutable).
+ * Camera ids and segment names are checked against strict patterns before
+ * any lookup, and segments are served only if the stream lists them, so no
+ * request can name another file.
+ */
+import { Effect, Layer, Option } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import * as fs from "node:fs/promises"
+import { chunkFilePattern } from "../ffmpeg/IngestProcess.ts"
+import { LiveRegistry } from "../live/LiveRegistry.ts"
+
+export const cameraIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
+
+const notFound = (message: string) =>
+  HttpServerResponse.jsonUnsafe({ error: { code: "NotFound", message } }, {
+    status: 404,
+    headers: { "cache-control": "no-store" }
+  })
+
+const playlist = Effect.gen(function*() {
+  const registry = yield* LiveRegistry
+  const { cameraId } = yield* HttpRouter.params
+  if (cameraId === undefined || !cameraIdPattern.test(cameraId)) return notFound("no such camera")
+  const stream = registry.get(cameraId)
+  if (Option.isNone(stream)) return notFound(`camera ${cameraId} is not live on this node`)
+  const text = yield* stream.value.playlist
+  if (Option.isNone(text)) {
+    return HttpServerResponse.jsonUnsafe(
+      { error: { code: "NotReady", message: `camera ${cameraId} has no live video yet` } },
+      { status: 503, headers: { "retry-after": "1", "cache-control": "no-store" } }
+    )
+  }
+  return HttpServerResponse.text(text.value, {
+    contentType: "application/vnd.apple.mpegurl",
+    headers: { "cache-control": "no-cache, no-store" }
+  })
+})
+
+const segment = Effect.gen(function*() {
+  const registry = yield* LiveRegistry
+  const { cameraId, segment } = yield* HttpRouter.params
+  if (cameraId === undefined || !cameraIdPattern.test(cameraId)) return notFound("no such camera")
+  if (segment === undefined || !chunkFilePattern.test(segment)) return notFound("no such segment")
+  const stream = registry.get(cameraId)
+  if (Option.isNone(stream)) return notFound(`camera ${cameraId} is not live on this node`)
+  const file = yield* stream.value.resolve(segment)
+  if (Option.isNone(file)) return notFound(`segment ${segment} is not available`)
+  const bytes = yield* Effect.promise(() => fs.readFile(file.value).catch(() => undefined))
+  if (bytes === undefined) return notFound(`segment ${segment} is not available`)
+  return HttpServerResponse.uint8Array(bytes, {
+    contentType: "video/mp2t",
+    headers: { "cache-control": "public, max-age=60, immutable" }
+  })
+})
+
+/** CORS for browser players served from another origin. */
+const cors = { "access-control-allow-origin": "*" }
+const withCors = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.map(handler, HttpServerResponse.setHeaders(cors))
+
+/** Registers the routes on the running router, with this node's live registry. */
+export const layer = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.HttpRouter
+    const registry = yield* LiveRegistry
+    const provide = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, LiveRegistry | HttpRouter.RouteContext>) =>
+      withCors(handler).pipe(Effect.provideService(LiveRegistry, registry))
+    yield* router.add("GET", "/live/:cameraId/index.m3u8", provide(playlist))
+    yield* router.add("GET", "/live/:cameraId/:segment", provide(segment))
+  })
+)
