@@ -100,8 +100,11 @@ export const run = (
             metrics.droppedFrames(cameraId, block.droppedFrames - lastDropped)
             lastDropped = block.droppedFrames
             lastFrames = block.frames
+            // Frames buffered while ffmpeg probed the stream arrive in a burst before the first
+            // chunk: the rate window starts once the camera is online.
+            if (onlineAt === undefined) return Effect.void
             rates.frames(now, block.frames)
-            return onlineAt === undefined ? Effect.void : report.rates(rates.fps(), rates.bitrate())
+            return report.rates(rates.fps(), rates.bitrate())
           }
           case "StreamInfo":
             return report.streamInfo(event.info)
