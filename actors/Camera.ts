@@ -25,45 +25,26 @@ import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
 import * as LiveStream from "../runtime/live/LiveStream.ts"
 import * as SnapshotImage from "../runtime/live/Snapshot.ts"
 import { CameraMetrics } from "../runtime/metrics/CameraMetrics.ts"
+import {
+  CameraNotFound,
+  type CameraState,
+  CameraStatus,
+  CameraStoreError,
+  Snapshot,
+  SnapshotUnavailable
+} from "./CameraProtocol.ts"
 
 // ---------------------------------------------------------------------------
 // Protocol
 
-export const CameraState = Schema.Literals(["disabled", "offline", "connecting", "online", "error"])
-export type CameraState = typeof CameraState.Type
-
-export class CameraStatus extends Schema.Class<CameraStatus>("CameraStatus")({
-  cameraId: Schema.String,
-  status: CameraState,
-  reason: Schema.NullOr(Schema.String),
-  fps: Schema.Number,
-  bitrate: Schema.Number,
-  nodeId: Schema.String,
-  updatedAt: Schema.DateTimeUtc
-}) {}
-
-export class CameraNotFound extends Schema.TaggedError<CameraNotFound>()("CameraNotFound", {
-  cameraId: Schema.String
-}) {}
-
-export class CameraStoreError extends Schema.TaggedError<CameraStoreError>()("CameraStoreError", {
-  cameraId: Schema.String,
-  message: Schema.String
-}) {}
-
-/** No live chunk to take a snapshot from (camera offline, or still connecting). */
-export class SnapshotUnavailable extends Schema.TaggedError<SnapshotUnavailable>()("SnapshotUnavailable", {
-  cameraId: Schema.String,
-  message: Schema.String
-}) {}
-
-export class Snapshot extends Schema.Class<Snapshot>("Snapshot")({
-  cameraId: Schema.String,
-  jpeg: Schema.Uint8Array,
-  width: Schema.Number,
-  height: Schema.Number,
-  takenAt: Schema.DateTimeUtc
-}) {}
+export {
+  CameraNotFound,
+  CameraState,
+  CameraStatus,
+  CameraStoreError,
+  Snapshot,
+  SnapshotUnavailable
+} from "./CameraProtocol.ts"
 
 export const GetStatus = Rpc.make("GetStatus", {
   success: CameraStatus,

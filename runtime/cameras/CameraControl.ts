@@ -11,7 +11,7 @@ import {
   CameraStoreError,
   Snapshot,
   SnapshotUnavailable
-} from "../../actors/Camera.ts"
+} from "../../actors/CameraProtocol.ts"
 
 export { CameraNotFound, CameraStoreError, Snapshot, SnapshotUnavailable }
 

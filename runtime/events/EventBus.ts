@@ -5,7 +5,7 @@
  * rather than slowing actors down.
  */
 import { Context, Effect, Layer, PubSub, Schema, Stream } from "effect"
-import { CameraStatus } from "../../actors/Camera.ts"
+import { CameraStatus } from "../../actors/CameraProtocol.ts"
 
 export class CameraStatusChanged extends Schema.TaggedClass<CameraStatusChanged>()("CameraStatusChanged", {
   status: CameraStatus

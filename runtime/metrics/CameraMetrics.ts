@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import client from "prom-client"
-import type { CameraState } from "../../actors/Camera.ts"
+import type { CameraState } from "../../actors/CameraProtocol.ts"
 import { Metrics } from "./Metrics.ts"
 
 const states: ReadonlyArray<CameraState> = ["disabled", "offline", "connecting", "online", "error"]
