@@ -113,6 +113,7 @@ export const CameraLayer = Camera.toLayer(
     const keepAliveContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
     const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(keepAliveContext))
     const liveDir = path.resolve(config.dataDir, "live", cameraId)
+    const annotate = Effect.annotateLogs({ actor: "Camera", cameraId })
 
     let registration: Option.Option<CameraRecord> = Option.none()
     let running: Running | undefined
@@ -173,9 +174,9 @@ export const CameraLayer = Camera.toLayer(
         yield* registry.register(cameraId, live)
         return yield* Pipeline.run({ cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings }, report)
       }).pipe(
+        Effect.annotateLogs({ actor: "Camera", cameraId }),
         Effect.scoped,
-        Effect.provideContext(pipelineContext),
-        Effect.annotateLogs({ actor: "Camera", cameraId })
+        Effect.provideContext(pipelineContext)
       )
       ;(run as { fiber: Fiber.Fiber<never> }).fiber = yield* Effect.forkIn(pipeline, entityScope)
       running = run
@@ -238,21 +239,26 @@ export const CameraLayer = Camera.toLayer(
           ),
           setState("offline", "cannot read the camera's registration")
         )
-      )
+      ),
+      annotate
     )
-    yield* Effect.logDebug("camera actor started")
+    yield* Effect.logDebug("camera actor started").pipe(annotate)
 
     return Camera.of({
       GetStatus: () =>
         Effect.suspend(() =>
           Option.isSome(registration) ? Effect.succeed(status) : Effect.fail(new CameraNotFound({ cameraId }))
         ).pipe(Rpc.fork),
-      Reconcile: () => apply,
-      Ensure: () => running === undefined && Option.isNone(registration) ? apply.pipe(Effect.ignore) : Effect.void,
+      Reconcile: () => apply.pipe(annotate),
+      Ensure: () =>
+        Effect.suspend(() => {
+          const applied = Option.isSome(registration) && (running !== undefined || !registration.value.enabled)
+          return applied ? Effect.void : apply.pipe(Effect.ignore, annotate)
+        }),
       TakeSnapshot: () =>
         Effect.suspend((): Effect.Effect<Snapshot, CameraNotFound | SnapshotUnavailable> =>
           Option.isSome(registration) ? takeSnapshot : Effect.fail(new CameraNotFound({ cameraId }))
-        ).pipe(Rpc.fork)
+        ).pipe(annotate, Rpc.fork)
     })
-  }).pipe(Effect.annotateLogs({ actor: "Camera" }))
+  })
 )

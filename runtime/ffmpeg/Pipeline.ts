@@ -166,4 +166,4 @@ export const run = (
       yield* report.rates(0, 0)
       yield* Effect.sleep(delay)
     }
-  })
+  }).pipe(Effect.annotateLogs({ cameraId: options.cameraId }))
