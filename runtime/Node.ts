@@ -5,7 +5,7 @@
  * is still starting). Cluster mode swaps the sharding layer; nothing else.
  */
 import { NodeServices } from "@effect/platform-node"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { CameraLayer } from "../actors/Camera.ts"
 import * as FleetKeeper from "../actors/FleetKeeper.ts"
 import * as ActorCameraControl from "./cameras/ActorCameraControl.ts"
@@ -29,7 +29,7 @@ import * as RestApi from "../rpc/rest/RestApi.ts"
 import * as LocalSharding from "./sharding/LocalSharding.ts"
 
 /** Dependencies `/health/ready` waits for until their layers register a check. */
-const startingDependencies = ["database", "shards"]
+const startingDependencies = ["database", "shards", "api"]
 
 const foundation = (config: NodeConfigShape) => {
   const configLayer = Layer.succeed(NodeConfig, config)
@@ -69,9 +69,15 @@ const routes = (options: NodeOptions) =>
     options.demoCameras === undefined || options.demoCameras <= 0 ? Layer.empty : Demo.layer(options.demoCameras)
   ).pipe(Layer.provide(ActorCameraControl.layer))
 
+/** Registered once every route is on the router: until then `/health/ready` says the API is starting. */
+const apiReady = Layer.effectDiscard(
+  Effect.flatMap(Readiness, (readiness) => readiness.register("api", Effect.succeed(undefined)))
+)
+
 /** Everything behind readiness: the database, then the camera services, sharding and actors, then the API. */
 const services = (options: NodeOptions) =>
-  routes(options).pipe(
+  apiReady.pipe(
+    Layer.provideMerge(routes(options)),
   Layer.provideMerge(actors),
   Layer.provideMerge(cameraServices),
   Layer.provideMerge(Database.layer)

@@ -13,6 +13,7 @@ import { Effect, Fiber, Stream } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { Scope } from "effect/Scope"
+import * as fs from "node:fs"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
 
@@ -39,6 +40,17 @@ export interface IngestExit {
   /** The last stderr line that may explain the exit (credentials masked). */
   readonly lastReason: string | undefined
 }
+
+/**
+ * util-linux's `setpriv --pdeathsig KILL` (always on Debian) makes the kernel
+ * kill ffmpeg when the node dies, even by SIGKILL; without it an orphaned
+ * ffmpeg would keep the camera's RTSP session and write chunks forever
+ * (it ignores the broken progress pipe).
+ */
+const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => fs.existsSync(candidate))
+
+const command = (ffmpegPath: string, args: ReadonlyArray<string>): readonly [string, ReadonlyArray<string>] =>
+  setpriv === undefined ? [ffmpegPath, args] : [setpriv, ["--pdeathsig", "KILL", "--", ffmpegPath, ...args]]
 
 /** Chunk files are named `seg_<number>.ts`; nothing else is ever served. */
 export const chunkFilePattern = /^seg_(\d{1,12})\.ts$/
@@ -85,8 +97,9 @@ export const run = (
 ): Effect.Effect<IngestExit, PlatformError, Scope | ChildProcessSpawner.ChildProcessSpawner> =>
   Effect.gen(function*() {
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const [file, args] = command(options.ffmpegPath, ingestArgs(options))
     const handle = yield* spawner.spawn(
-      ChildProcess.make(options.ffmpegPath, ingestArgs(options), {
+      ChildProcess.make(file, args, {
         cwd: options.dir,
         stdin: "ignore",
         additionalFds: { fd3: { type: "output" } },
