@@ -10,6 +10,7 @@ import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { NetAddress } from "effect/net"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { spawnSync } from "node:child_process"
 import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
 import * as Node from "../runtime/Node.ts"
 import { requireBinary } from "./support/Binaries.ts"
@@ -134,6 +135,11 @@ describe("live cameras on a node", () => {
       assert.match(metrics.text, /vms_cameras\{status="error"\} 2/)
       assert.match(metrics.text, /vms_pipeline_restarts_total\{camera="c0"\} [1-9]/)
       assert.match(metrics.text, /vms_camera_fps\{camera="c2"\} 1\d/)
+      assert.match(metrics.text, /vms_camera_ingest_bytes_total\{camera="c2"\} \d{5,}/)
+      // promtool finds nothing but its unit lint on the name the product promised (see CameraMetrics).
+      const check = spawnSync(requireBinary("promtool"), ["check", "metrics"], { input: metrics.text, encoding: "utf8" })
+      const problems = (check.stdout + check.stderr).split("\n").filter((line) => line.trim() !== "")
+      assert.deepStrictEqual(problems, ['vms_camera_ingest_bitrate_bits use base unit "bytes" instead of "bits"'])
     }).pipe(Effect.scoped, Effect.provide(node)))
 
   it.live("live routes reject names outside their patterns", () =>

@@ -113,6 +113,7 @@ export const run = (
               const chunk = yield* live.chunkFinished(event.file, event.endSeconds - event.startSeconds)
               if (chunk === undefined) return
               lastProgressAt = now
+              metrics.ingestedBytes(cameraId, chunk.bytes)
               rates.chunk(chunk.bytes, chunk.durationSeconds)
               if (onlineAt === undefined) {
                 onlineAt = now

@@ -1,6 +1,9 @@
 /**
  * The camera metrics an operator graphs: cameras per status, and per camera
  * its fps, ingest bitrate, dropped frames, pipeline restarts and stalls.
+ * `vms_camera_ingest_bitrate_bits` keeps the name the product promised;
+ * promtool's lint objects to the `bits` unit in it (and only to that), so
+ * `vms_camera_ingest_bytes_total` carries the same data in base units.
  * Per-camera series are removed when the camera's actor leaves this node, so
  * a moved camera is reported by exactly one node.
  */
@@ -15,6 +18,7 @@ export class CameraMetrics extends Context.Service<CameraMetrics, {
   readonly status: (cameraId: string, state: CameraState) => void
   readonly rates: (cameraId: string, fps: number, bitrateBits: number) => void
   readonly droppedFrames: (cameraId: string, count: number) => void
+  readonly ingestedBytes: (cameraId: string, bytes: number) => void
   readonly restart: (cameraId: string) => void
   readonly stall: (cameraId: string) => void
   /** The camera's actor stopped on this node. */
@@ -48,6 +52,12 @@ export class CameraMetrics extends Context.Service<CameraMetrics, {
         labelNames: ["camera"],
         registers: [registry]
       })
+      const ingested = new client.Counter({
+        name: "vms_camera_ingest_bytes_total",
+        help: "Video bytes received from the camera (rate() of it is the promtool-clean twin of vms_camera_ingest_bitrate_bits)",
+        labelNames: ["camera"],
+        registers: [registry]
+      })
       const dropped = new client.Counter({
         name: "vms_camera_dropped_frames_total",
         help: "Frames ffmpeg dropped while ingesting the camera",
@@ -66,7 +76,7 @@ export class CameraMetrics extends Context.Service<CameraMetrics, {
         labelNames: ["camera"],
         registers: [registry]
       })
-      const perCamera = [fps, bitrate, dropped, restarts, stalls]
+      const perCamera = [fps, bitrate, ingested, dropped, restarts, stalls]
       return CameraMetrics.of({
         status: (camera, state) => {
           statusOf.set(camera, state)
@@ -82,6 +92,7 @@ export class CameraMetrics extends Context.Service<CameraMetrics, {
         droppedFrames: (camera, count) => {
           if (count > 0) dropped.inc({ camera }, count)
         },
+        ingestedBytes: (camera, bytes) => ingested.inc({ camera }, bytes),
         restart: (camera) => restarts.inc({ camera }),
         stall: (camera) => stalls.inc({ camera }),
         forget: (camera) => {
