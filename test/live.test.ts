@@ -15,6 +15,7 @@ import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
 import * as Node from "../runtime/Node.ts"
 import { requireBinary } from "./support/Binaries.ts"
 import { launchChromium } from "./support/Browser.ts"
+import { processesMentioning } from "./support/NodeProcess.ts"
 import { eventually } from "./support/Eventually.ts"
 import { testConfig } from "./support/TestNode.ts"
 
@@ -140,6 +141,37 @@ describe("live cameras on a node", () => {
       const check = spawnSync(requireBinary("promtool"), ["check", "metrics"], { input: metrics.text, encoding: "utf8" })
       const problems = (check.stdout + check.stderr).split("\n").filter((line) => line.trim() !== "")
       assert.deepStrictEqual(problems, ['vms_camera_ingest_bitrate_bits use base unit "bytes" instead of "bits"'])
+    }).pipe(Effect.scoped, Effect.provide(node)))
+
+  it.live("PATCH enabled=false and DELETE stop the camera's ffmpeg within 2 s; unknown ids answer 404", () =>
+    Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 2 })
+      yield* addCamera("door", simulator.url(0))
+      yield* addCamera("hall", simulator.url(1))
+      yield* waitStatus("door", "online", 8_000)
+      yield* waitStatus("hall", "online", 8_000)
+      const ffmpegFor = (url: string) => Effect.map(processesMentioning(url), (found) => found.filter((p) => p.includes("seg_%d.ts")))
+      assert.lengthOf(yield* ffmpegFor(simulator.url(0)), 1)
+
+      const disabledAt = Date.now()
+      const patched = yield* request("PATCH", "/api/v1/cameras/door", { enabled: false })
+      assert.strictEqual(patched.status, 200, patched.text)
+      yield* eventually("door's ffmpeg gone", Effect.map(ffmpegFor(simulator.url(0)), (p) => p.length === 0 ? true : undefined), 2_000)
+      assert.isBelow(Date.now() - disabledAt, 2_000)
+      assert.strictEqual((yield* statusOf("door")).status, "disabled")
+      assert.strictEqual((yield* request("GET", "/live/door/index.m3u8")).status, 404)
+      assert.strictEqual((yield* request("GET", "/api/v1/cameras/door/snapshot")).status, 503)
+
+      const deletedAt = Date.now()
+      assert.strictEqual((yield* request("DELETE", "/api/v1/cameras/hall")).status, 204)
+      yield* eventually("hall's ffmpeg gone", Effect.map(ffmpegFor(simulator.url(1)), (p) => p.length === 0 ? true : undefined), 2_000)
+      assert.isBelow(Date.now() - deletedAt, 2_000)
+
+      for (const [method, path] of [["GET", "/api/v1/cameras/hall"], ["GET", "/api/v1/cameras/hall/status"], ["GET", "/api/v1/cameras/hall/snapshot"], ["DELETE", "/api/v1/cameras/hall"], ["PATCH", "/api/v1/cameras/nope"]] as const) {
+        const response = yield* request(method, path, method === "PATCH" ? { name: "x" } : undefined)
+        assert.strictEqual(response.status, 404, `${method} ${path}: ${response.text}`)
+        assert.strictEqual(response.json().error.code, "CameraNotFound")
+      }
     }).pipe(Effect.scoped, Effect.provide(node)))
 
   it.live("live routes reject names outside their patterns", () =>
