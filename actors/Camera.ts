@@ -152,6 +152,7 @@ export const CameraLayer = Camera.toLayer(
           const changed = streamInfo?.codec !== info.codec || streamInfo.width !== info.width ||
             streamInfo.height !== info.height
           streamInfo = info
+          status = new CameraStatus({ ...status, video: { codec: info.codec, width: info.width, height: info.height } })
           return changed ? Effect.logInfo("camera stream").pipe(Effect.annotateLogs({ ...info })) : Effect.void
         })
     }

@@ -8,14 +8,24 @@ import { Schema } from "effect"
 export const CameraState = Schema.Literals(["disabled", "offline", "connecting", "online", "error"])
 export type CameraState = typeof CameraState.Type
 
+/** The camera's video as ffmpeg reported it on the last connect. */
+export const CameraVideo = Schema.Struct({
+  codec: Schema.String,
+  width: Schema.Number,
+  height: Schema.Number
+})
+
 export class CameraStatus extends Schema.Class<CameraStatus>("CameraStatus")({
   cameraId: Schema.String,
   status: CameraState,
   reason: Schema.NullOr(Schema.String),
   fps: Schema.Number,
+  /** Received video bitrate, bits per second. */
   bitrate: Schema.Number,
   nodeId: Schema.String,
-  updatedAt: Schema.DateTimeUtc
+  /** When `status` or `reason` last changed. */
+  updatedAt: Schema.DateTimeUtc,
+  video: Schema.optionalKey(Schema.NullOr(CameraVideo))
 }) {}
 
 export class CameraNotFound extends Schema.TaggedError<CameraNotFound>()("CameraNotFound", {

@@ -54,8 +54,9 @@ describe("live cameras on a node", () => {
       const simulator = yield* startTestSimulator({ cameras: 1 })
       const added = Date.now()
       yield* addCamera("lobby", simulator.url(0))
-      yield* waitStatus("lobby", "online", 5_000)
+      const online = yield* waitStatus("lobby", "online", 5_000)
       assert.isBelow(Date.now() - added, 5_000)
+      assert.deepStrictEqual(online.video, { codec: "h264", width: 1280, height: 720 })
 
       const playlist = yield* request("GET", "/live/lobby/index.m3u8")
       assert.strictEqual(playlist.status, 200)
