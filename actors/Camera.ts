@@ -121,38 +121,48 @@ export const CameraLayer = Camera.toLayer(
     let snapshotCache:
       | { readonly sequence: number; readonly at: number; readonly take: Effect.Effect<Snapshot, SnapshotUnavailable> }
       | undefined
-    let status = new CameraStatus({
-      cameraId,
-      status: "offline",
-      reason: null,
-      fps: 0,
-      bitrate: 0,
-      nodeId,
-      updatedAt: yield* DateTime.now
-    })
+    // The status's parts; a CameraStatus is built only when someone reads it
+    // (rates change every second on every camera, reads are rare).
+    let state: CameraState = "offline"
+    let reason: string | null = null
+    let updatedAt = yield* DateTime.now
+    let fps = 0
+    let bitrate = 0
+    const currentStatus = () =>
+      new CameraStatus({
+        cameraId,
+        status: state,
+        reason,
+        fps: state === "online" ? fps : 0,
+        bitrate: state === "online" ? bitrate : 0,
+        nodeId,
+        updatedAt,
+        video: streamInfo === undefined ? null : { codec: streamInfo.codec, width: streamInfo.width, height: streamInfo.height }
+      })
 
-    const setState = Effect.fnUntraced(function*(next: CameraState, reason: string | null) {
-      if (status.status === next && status.reason === reason) return
-      const rates = next === "online" ? { fps: status.fps, bitrate: status.bitrate } : { fps: 0, bitrate: 0 }
-      status = new CameraStatus({ ...status, ...rates, status: next, reason, updatedAt: yield* DateTime.now })
+    const setState = Effect.fnUntraced(function*(next: CameraState, nextReason: string | null) {
+      if (state === next && reason === nextReason) return
+      state = next
+      reason = nextReason
+      updatedAt = yield* DateTime.now
       metrics.status(cameraId, next)
       yield* Effect.logInfo("camera status changed").pipe(Effect.annotateLogs({ status: next, reason }))
-      yield* bus.publish(new CameraStatusChanged({ status }))
+      yield* bus.publish(new CameraStatusChanged({ status: currentStatus() }))
     })
 
     const report: Pipeline.PipelineReport = {
       state: setState,
-      rates: (fps, bitrate) =>
+      rates: (nextFps, nextBitrate) =>
         Effect.sync(() => {
-          metrics.rates(cameraId, fps, bitrate)
-          if (status.status === "online") status = new CameraStatus({ ...status, fps, bitrate })
+          metrics.rates(cameraId, nextFps, nextBitrate)
+          fps = nextFps
+          bitrate = nextBitrate
         }),
       streamInfo: (info) =>
         Effect.suspend(() => {
           const changed = streamInfo?.codec !== info.codec || streamInfo.width !== info.width ||
             streamInfo.height !== info.height
           streamInfo = info
-          status = new CameraStatus({ ...status, video: { codec: info.codec, width: info.width, height: info.height } })
           return changed ? Effect.logInfo("camera stream").pipe(Effect.annotateLogs({ ...info })) : Effect.void
         })
     }
@@ -207,7 +217,7 @@ export const CameraLayer = Camera.toLayer(
       const live = running?.live
       const newest = live === undefined ? Option.none() : yield* live.newest
       if (Option.isNone(newest)) {
-        return yield* new SnapshotUnavailable({ cameraId, message: `no live video (camera is ${status.status})` })
+        return yield* new SnapshotUnavailable({ cameraId, message: `no live video (camera is ${state})` })
       }
       const chunk = newest.value
       const now = Date.now()
@@ -248,7 +258,7 @@ export const CameraLayer = Camera.toLayer(
     return Camera.of({
       GetStatus: () =>
         Effect.suspend(() =>
-          Option.isSome(registration) ? Effect.succeed(status) : Effect.fail(new CameraNotFound({ cameraId }))
+          Option.isSome(registration) ? Effect.sync(currentStatus) : Effect.fail(new CameraNotFound({ cameraId }))
         ).pipe(Rpc.fork),
       Reconcile: () => apply.pipe(annotate),
       Ensure: () =>
