@@ -7,7 +7,7 @@
  * error`, publishes every change on the event bus, and takes snapshots from
  * its newest live chunk.
  */
-import { DateTime, Effect, Fiber, Option, Schema } from "effect"
+import { Cause, DateTime, Effect, Fiber, Option, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import type { ChildProcessSpawner } from "effect/process"
 import { Rpc } from "effect/rpc"
@@ -185,6 +185,14 @@ export const CameraLayer = Camera.toLayer(
         yield* registry.register(cameraId, live)
         return yield* Pipeline.run({ cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings }, report)
       }).pipe(
+        // The pipeline never ends by itself; if a defect kills it, say so and let Ensure restart it.
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.gen(function*() {
+            yield* Effect.logError("camera pipeline died", cause)
+            if (running === run) running = undefined
+            yield* setState("error", `pipeline failed: ${Cause.squash(cause)}`)
+          })
+        ),
         Effect.annotateLogs({ actor: "Camera", cameraId }),
         Effect.scoped,
         Effect.provideContext(pipelineContext)
