@@ -23,7 +23,7 @@ import type { SpawnPacer } from "../runtime/ffmpeg/SpawnPacer.ts"
 import type { StreamInfo } from "../runtime/ffmpeg/StderrLog.ts"
 import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
 import * as LiveStream from "../runtime/live/LiveStream.ts"
-import * as SnapshotImage from "../runtime/live/Snapshot.ts"
+import * as SnapshotCache from "../runtime/live/SnapshotCache.ts"
 import { CameraMetrics } from "../runtime/metrics/CameraMetrics.ts"
 import {
   CameraNotFound,
@@ -72,27 +72,17 @@ export const Camera = Entity.make("Camera", [GetStatus, Reconcile, Ensure, TakeS
 /** Chunks listed in the live playlist, and kept on disk after leaving it. */
 const liveWindow = 6
 const liveGrace = 6
-const snapshotMaxAgeMs = 1_000
-
-/** Width and height from a baseline or progressive JPEG's SOF marker. */
-const jpegSize = (jpeg: Uint8Array): { width: number; height: number } | undefined => {
-  let i = 2
-  while (i + 9 < jpeg.length && jpeg[i] === 0xff) {
-    const marker = jpeg[i + 1]!
-    const length = (jpeg[i + 2]! << 8) | jpeg[i + 3]!
-    if (marker >= 0xc0 && marker <= 0xc2) {
-      return { height: (jpeg[i + 5]! << 8) | jpeg[i + 6]!, width: (jpeg[i + 7]! << 8) | jpeg[i + 8]! }
-    }
-    i += 2 + length
-  }
-  return undefined
-}
+/** A snapshot decoded less than this long ago is answered as is. */
+const snapshotFreshMs = 2_000
+/** After a snapshot request, the camera decodes each new chunk ahead for this long. */
+const snapshotDemandMs = 10_000
 
 interface Running {
   readonly url: string
   readonly fiber: Fiber.Fiber<never>
-  /** Set once the pipeline fiber has created it. */
+  /** Set once the pipeline fiber has created them. */
   live: LiveStream.LiveStream | undefined
+  snapshots: SnapshotCache.SnapshotCache | undefined
 }
 
 export const CameraLayer = Camera.toLayer(
@@ -118,9 +108,6 @@ export const CameraLayer = Camera.toLayer(
     let registration: Option.Option<CameraRecord> = Option.none()
     let running: Running | undefined
     let streamInfo: StreamInfo | undefined
-    let snapshotCache:
-      | { readonly sequence: number; readonly at: number; readonly take: Effect.Effect<Snapshot, SnapshotUnavailable> }
-      | undefined
     // The status's parts; a CameraStatus is built only when someone reads it
     // (rates change every second on every camera, reads are rare).
     let state: CameraState = "offline"
@@ -171,17 +158,23 @@ export const CameraLayer = Camera.toLayer(
       if (running === undefined) return
       const { fiber } = running
       running = undefined
-      snapshotCache = undefined
       // Interruption runs the pipeline's finalizers: the process group is killed, the live dir removed.
       yield* Fiber.interrupt(fiber)
       yield* keepAlive(false)
     })
 
     const startPipeline = Effect.fnUntraced(function*(record: CameraRecord) {
-      const run: Running = { url: record.url, fiber: undefined as never, live: undefined }
+      const run: Running = { url: record.url, fiber: undefined as never, live: undefined, snapshots: undefined }
       const pipeline = Effect.gen(function*() {
         const live = yield* LiveStream.make({ dir: liveDir, windowSize: liveWindow, graceSize: liveGrace })
         run.live = live
+        run.snapshots = yield* SnapshotCache.make({
+          cameraId,
+          ffmpegPath: config.ffmpegPath,
+          live,
+          freshMs: snapshotFreshMs,
+          demandMs: snapshotDemandMs
+        })
         yield* registry.register(cameraId, live)
         return yield* Pipeline.run({ cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings }, report)
       }).pipe(
@@ -221,33 +214,11 @@ export const CameraLayer = Camera.toLayer(
       yield* startPipeline(record)
     })
 
-    const takeSnapshot = Effect.gen(function*() {
-      const live = running?.live
-      const newest = live === undefined ? Option.none() : yield* live.newest
-      if (Option.isNone(newest)) {
-        return yield* new SnapshotUnavailable({ cameraId, message: `no live video (camera is ${state})` })
-      }
-      const chunk = newest.value
-      const now = Date.now()
-      if (snapshotCache === undefined || (snapshotCache.sequence !== chunk.sequence && now - snapshotCache.at >= snapshotMaxAgeMs)) {
-        const take = SnapshotImage.fromChunk(config.ffmpegPath, chunk.path).pipe(
-          Effect.flatMap((jpeg) =>
-            Effect.map(DateTime.now, (takenAt) => {
-              const size = jpegSize(jpeg) ?? { width: streamInfo?.width ?? 0, height: streamInfo?.height ?? 0 }
-              return new Snapshot({ cameraId, jpeg, ...size, takenAt })
-            })
-          ),
-          Effect.mapError((error) => new SnapshotUnavailable({ cameraId, message: error.message })),
-          Effect.provideContext(pipelineContext)
-        )
-        snapshotCache = { sequence: chunk.sequence, at: now, take: yield* Effect.cached(take) }
-      }
-      const cached = snapshotCache
-      return yield* cached.take.pipe(
-        // A failed attempt is not cached.
-        Effect.tapError(() => Effect.sync(() => { if (snapshotCache === cached) snapshotCache = undefined }))
-      )
-    })
+    const takeSnapshot = Effect.suspend(() =>
+      running?.snapshots === undefined
+        ? Effect.fail(new SnapshotUnavailable({ cameraId, message: `no live video (camera is ${state})` }))
+        : running.snapshots.take
+    )
 
     yield* Effect.addFinalizer(() => Effect.sync(() => metrics.forget(cameraId)))
     yield* apply.pipe(

@@ -4,11 +4,12 @@
  */
 import { Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { runIngestBench } from "../../benchmarks/IngestBench.ts"
 import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
 import * as Logging from "../logging/Logging.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
-const scenarios = ["simulator"] as const
+const scenarios = ["simulator", "ingest"] as const
 
 export const benchCommand = Command.make(
   "bench",
@@ -24,24 +25,26 @@ export const benchCommand = Command.make(
   (flags) =>
     Effect.gen(function*() {
       const config = yield* decodeConfig({ dataDir: flags.dataDir, ffmpegPath: flags.ffmpegPath })
-      const run = (() => {
-        switch (flags.scenario) {
-          case "simulator":
-            return runSimulatorBench({
-              cameras: flags.cameras,
-              durationSeconds: flags.duration,
-              warmupSeconds: flags.warmup,
-              dataDir: config.dataDir,
-              ffmpegPath: config.ffmpegPath,
-              resultsDir: flags.resultsDir
-            })
-        }
-      })()
-      yield* run.pipe(Effect.provide(Logging.layer(config.logLevel)))
+      const logging = Logging.layer(config.logLevel)
+      const common = {
+        cameras: flags.cameras,
+        durationSeconds: flags.duration,
+        warmupSeconds: flags.warmup,
+        dataDir: config.dataDir,
+        ffmpegPath: config.ffmpegPath,
+        resultsDir: flags.resultsDir
+      }
+      switch (flags.scenario) {
+        case "simulator":
+          return yield* runSimulatorBench(common).pipe(Effect.asVoid, Effect.provide(logging))
+        case "ingest":
+          return yield* runIngestBench(common).pipe(Effect.asVoid, Effect.provide(logging))
+      }
     })
 ).pipe(
   Command.withDescription("Run a benchmark scenario and write its results under benchmarks/results/"),
   Command.withExamples([
-    { command: "vms bench simulator --cameras 100", description: "simulator CPU and memory per stream" }
+    { command: "vms bench simulator --cameras 100", description: "simulator CPU and memory per stream" },
+    { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" }
   ])
 )

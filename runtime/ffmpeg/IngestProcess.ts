@@ -14,6 +14,7 @@ import type { PlatformError } from "effect/PlatformError"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { Scope } from "effect/Scope"
 import * as fs from "node:fs"
+import { StringDecoder } from "node:string_decoder"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
 
@@ -60,7 +61,7 @@ export const ingestArgs = (options: IngestRunOptions): ReadonlyArray<string> => 
   "-nostdin",
   "-loglevel", "info",
   "-nostats",
-  "-stats_period", "1",
+  "-stats_period", "2",
   "-progress", "pipe:1",
   "-rtsp_transport", "tcp",
   "-timeout", String(options.socketTimeoutMs * 1000),
@@ -76,7 +77,34 @@ export const ingestArgs = (options: IngestRunOptions): ReadonlyArray<string> => 
   "seg_%d.ts"
 ]
 
-const lines = <E>(stream: Stream.Stream<Uint8Array, E>) => stream.pipe(Stream.decodeText(), Stream.splitLines)
+/**
+ * Reads a pipe line by line with plain code and runs an effect only for the
+ * lines that make an event: ffmpeg writes a dozen lines a second per camera,
+ * and 200 cameras make that the node's hottest loop.
+ */
+const eachLine = <E>(
+  stream: Stream.Stream<Uint8Array, E>,
+  toEvent: (line: string) => IngestEvent | undefined,
+  onEvent: (event: IngestEvent) => Effect.Effect<void>
+): Effect.Effect<void, E> => {
+  const decoder = new StringDecoder("utf8")
+  let pending = ""
+  const eventsOf = (text: string, flush: boolean): Array<IngestEvent> => {
+    const events: Array<IngestEvent> = []
+    const lines = (pending + text).split("\n")
+    pending = flush ? "" : lines.pop()!
+    for (const line of lines) {
+      const event = toEvent(line.endsWith("\r") ? line.slice(0, -1) : line)
+      if (event !== undefined) events.push(event)
+    }
+    return events
+  }
+  const emit = (events: Array<IngestEvent>) =>
+    events.length === 0 ? Effect.void : events.length === 1 ? onEvent(events[0]!) : Effect.forEach(events, onEvent, { discard: true })
+  return Stream.runForEach(stream, (bytes) => emit(eventsOf(decoder.write(bytes as Buffer), false))).pipe(
+    Effect.andThen(Effect.suspend(() => emit(eventsOf(decoder.end(), true))))
+  )
+}
 
 const parseChunkLine = (line: string): IngestEvent | undefined => {
   const [file, start, end] = line.split(",")
@@ -109,33 +137,24 @@ export const run = (
     )
 
     const parseProgress = makeProgressParser()
-    const progress = lines(handle.stdout).pipe(
-      Stream.runForEach((line) => {
-        const block = parseProgress(line)
-        return block === undefined ? Effect.void : onEvent({ _tag: "Progress", block })
-      })
-    )
-    const chunks = lines(handle.getOutputFd(3)).pipe(
-      Stream.runForEach((line) => {
-        const event = parseChunkLine(line)
-        return event === undefined ? Effect.void : onEvent(event)
-      })
-    )
+    const progress = eachLine(handle.stdout, (line) => {
+      const block = parseProgress(line)
+      return block === undefined ? undefined : { _tag: "Progress", block }
+    }, onEvent)
+    const chunks = eachLine(handle.getOutputFd(3), parseChunkLine, onEvent)
     let lastReason: string | undefined
     let sawStream = false
-    const log = lines(handle.stderr).pipe(
-      Stream.runForEach((line) => {
-        if (!sawStream) {
-          const info = parseStreamInfo(line)
-          if (info !== undefined) {
-            sawStream = true
-            return onEvent({ _tag: "StreamInfo", info })
-          }
+    const log = eachLine(handle.stderr, (line) => {
+      if (!sawStream) {
+        const info = parseStreamInfo(line)
+        if (info !== undefined) {
+          sawStream = true
+          return { _tag: "StreamInfo", info }
         }
-        if (isReasonLine(line)) lastReason = cleanReason(line)
-        return Effect.void
-      })
-    )
+      }
+      if (isReasonLine(line)) lastReason = cleanReason(line)
+      return undefined
+    }, onEvent)
 
     const readers = yield* Effect.forkScoped(
       Effect.all([progress, chunks, log], { concurrency: "unbounded", discard: true })
