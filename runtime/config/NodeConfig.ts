@@ -37,6 +37,15 @@ const UrlWithProtocols = (protocols: ReadonlyArray<string>) =>
       }
     })
   )
+const intFromString = (minimum: number, maximum: number) =>
+  Schema.FiniteFromString.pipe(
+    Schema.decodeTo(
+      Schema.Number.check(
+        Schema.isInt({ message: `must be a whole number from ${minimum} to ${maximum}` }),
+        Schema.isBetween({ minimum, maximum }, { message: `must be a whole number from ${minimum} to ${maximum}` })
+      )
+    )
+  )
 const LogLevel = Schema.Literals(["trace", "debug", "info", "warn", "error", "fatal", "none"])
 
 /** One configuration variable: its environment name, flag, schema and default. */
@@ -78,6 +87,11 @@ export const fields = {
   cluster: field({ env: "VMS_CLUSTER", flag: "cluster", description: "namespace of NATS subjects and KV buckets", schema: Identifier, default: "vms" }),
   jwtSecret: field({ env: "VMS_JWT_SECRET", flag: "jwt-secret", description: "secret for signing access tokens and media URLs (32 characters or more)", schema: Schema.String.check(Schema.isMinLength(32)), secret: true }),
   bootstrapToken: field({ env: "VMS_BOOTSTRAP_TOKEN", flag: "bootstrap-token", description: "an admin API key accepted when set", schema: Schema.String.check(Schema.isMinLength(16)), secret: true }),
+  recordingSegmentSeconds: field({ env: "VMS_RECORDING_SEGMENT_SECONDS", flag: "recording-segment-seconds", description: "length of recorded segments, aligned to the wall clock (tests use a few seconds)", schema: intFromString(2, 3600), default: "60" }),
+  recordingRetentionDays: field({ env: "VMS_RECORDING_RETENTION_DAYS", flag: "recording-retention-days", description: "days recordings are kept for cameras without their own retentionDays; kept until the byte budget needs the space when unset", schema: intFromString(1, 36500) }),
+  recordingMaxBytes: field({ env: "VMS_RECORDING_MAX_BYTES", flag: "recording-max-bytes", description: "global byte budget of all recordings; the oldest are deleted beyond it (no budget when unset)", schema: intFromString(1, Number.MAX_SAFE_INTEGER) }),
+  recordingSpoolAlertBytes: field({ env: "VMS_RECORDING_SPOOL_ALERT_BYTES", flag: "recording-spool-alert-bytes", description: "a RecordingAlert fires when the local spool (segments not yet in the store) passes this size", schema: intFromString(1, Number.MAX_SAFE_INTEGER), default: "1073741824" }),
+  recordingRetentionIntervalSeconds: field({ env: "VMS_RECORDING_RETENTION_INTERVAL_SECONDS", flag: "recording-retention-interval-seconds", description: "seconds between two retention sweeps", schema: intFromString(1, 86400), default: "60" }),
   logLevel: field({ env: "VMS_LOG_LEVEL", flag: "log-level", description: "trace, debug, info, warn, error, fatal or none", schema: LogLevel, default: "info" })
 } as const
 
