@@ -23,10 +23,10 @@ export class IngestBenchOptions extends Schema.Class<IngestBenchOptions>("vms/be
     Schema.withDecodingDefaultKey(Effect.succeed(100))
   ),
   /** Measurement window. */
-  durationSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(4)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(30))),
-  warmupSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(10))),
+  durationSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(4)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(60))),
+  warmupSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(15))),
   /** Idle measurement before any camera is added. */
-  baselineSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(2)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(10))),
+  baselineSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(2)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(20))),
   snapshotRequests: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(100))),
   /** Pause between snapshot requests, so they span several chunks instead of hitting one cached image. */
   snapshotIntervalMs: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(100))),

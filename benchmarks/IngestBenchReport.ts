@@ -210,10 +210,11 @@ export const toMarkdown = (results: IngestResults): string => {
     "## Snapshot",
     "",
     "Sequential `GET /api/v1/cameras/{id}/snapshot` on one running camera while all N cameras ingest, timed from request " +
-    "to last byte. The node caches the JPEG of the newest chunk for up to 1 s, so most answers come from that cache; " +
-    "\"fresh\" are the requests that returned a new image (the node ran ffmpeg to decode a keyframe for them). The " +
-    "requests are spaced so that they span several chunks: with 100 ms between them about one in ten is fresh, so the " +
-    "p95 lands among the fresh decodes instead of measuring only the cache.",
+    "to last byte. A camera that is asked for snapshots decodes the first frame of each new 1 s chunk in the background " +
+    "for the next 10 s, and answers with the newest decoded picture (at most 2 s old); only a request with no recent " +
+    "picture waits for a decode (one short ffmpeg run on the newest chunk). The first request of a run is such a cold " +
+    "one, and it is in the figures. \"Fresh\" are the requests that got a different picture than the request before; " +
+    "with 100 ms between requests the run spans about ten chunks.",
     "",
     "| cameras | camera | requests | valid JPEG / right size | latency ms p50 / p95 / max | fresh: count, ms p50 / max | p95 ≤ 150 ms |",
     "|---|---|---|---|---|---|---|",

@@ -215,6 +215,8 @@ export const startNode = Effect.fn("NodeUnderTest.startNode")(function*(options:
     VMS_DATA_DIR: options.dataDir,
     VMS_FFMPEG_PATH: options.ffmpegPath,
     VMS_LOG_LEVEL: "warn",
+    // To profile the node under load: VMS_BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    ...(process.env.VMS_BENCH_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.VMS_BENCH_NODE_OPTIONS }),
     ...(options.databaseUrl === undefined ? {} : { VMS_DATABASE_URL: options.databaseUrl })
   }
   const handle = yield* spawner.spawn(ChildProcess.make(options.nodePath, [vmsEntry, "start"], {

@@ -2,7 +2,7 @@
  * `vms bench <scenario>`: runs a benchmark and writes its results (JSON and
  * Markdown) under `benchmarks/results/`. Scenarios live in `benchmarks/`.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runIngestBench } from "../../benchmarks/IngestBench.ts"
 import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
@@ -16,8 +16,14 @@ export const benchCommand = Command.make(
   {
     scenario: Argument.Literals("scenario", scenarios).pipe(Argument.withDescription(`one of: ${scenarios.join(", ")}`)),
     cameras: Flag.Int("cameras").pipe(Flag.withDescription("number of camera streams (default 100)"), Flag.withDefault(100)),
-    duration: Flag.Int("duration").pipe(Flag.withDescription("measurement window in seconds (default 30)"), Flag.withDefault(30)),
-    warmup: Flag.Int("warmup").pipe(Flag.withDescription("warm-up before measuring, in seconds (default 10)"), Flag.withDefault(10)),
+    duration: Flag.Int("duration").pipe(
+      Flag.withDescription("measurement window in seconds (default: simulator 30, ingest 60)"),
+      Flag.optional
+    ),
+    warmup: Flag.Int("warmup").pipe(
+      Flag.withDescription("warm-up before measuring, in seconds (default: simulator 10, ingest 15)"),
+      Flag.optional
+    ),
     resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("where results are written (default benchmarks/results)"), Flag.withDefault("benchmarks/results")),
     dataDir: configFlags.dataDir,
     ffmpegPath: configFlags.ffmpegPath
@@ -28,8 +34,8 @@ export const benchCommand = Command.make(
       const logging = Logging.layer(config.logLevel)
       const common = {
         cameras: flags.cameras,
-        durationSeconds: flags.duration,
-        warmupSeconds: flags.warmup,
+        ...Option.match(flags.duration, { onNone: () => ({}), onSome: (durationSeconds) => ({ durationSeconds }) }),
+        ...Option.match(flags.warmup, { onNone: () => ({}), onSome: (warmupSeconds) => ({ warmupSeconds }) }),
         dataDir: config.dataDir,
         ffmpegPath: config.ffmpegPath,
         resultsDir: flags.resultsDir

@@ -36,6 +36,12 @@ export interface LiveStream {
   readonly newest: Effect.Effect<Option.Option<LiveChunk>>
   /** Chunks as they finish. */
   readonly chunks: PubSub.PubSub<LiveChunk>
+  /**
+   * Calls `listener` synchronously for each chunk as it finishes, for as long
+   * as the scope lasts: for per-chunk work on the hot path that must not cost
+   * a fiber wake-up per camera per second.
+   */
+  readonly onChunk: (listener: (chunk: LiveChunk) => void) => Effect.Effect<void, never, Scope>
   /** Resolves a segment name from a request to a file of this stream, if it is listed or in grace. */
   readonly resolve: (file: string) => Effect.Effect<Option.Option<string>>
 }
@@ -63,13 +69,12 @@ const statQuietly = (file: string) => {
   }
 }
 
-const unlinkQuietly = (file: string) => {
-  try {
-    fsSync.unlinkSync(file)
-  } catch {
-    // Already gone.
-  }
-}
+/**
+ * Fire and forget on the thread pool: under a hundred ffmpegs writing to the
+ * same file system a synchronous unlink waits on the journal and stalls the
+ * event loop, and nothing waits for the deletion. A file already gone is fine.
+ */
+const unlinkQuietly = (file: string) => fsSync.unlink(file, () => {})
 
 const removeQuietly = (file: string) => Effect.promise(() => fs.rm(file, { force: true, recursive: true }))
 
@@ -83,6 +88,7 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
       () => removeQuietly(options.dir)
     )
     const chunks = yield* Effect.acquireRelease(PubSub.sliding<LiveChunk>(64), PubSub.shutdown)
+    const listeners = new Set<(chunk: LiveChunk) => void>()
     const state = yield* Ref.make<State>({
       playlist: LivePlaylist.empty(options.windowSize),
       grace: [],
@@ -130,6 +136,7 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
           }]
         })
         for (const old of toDelete) unlinkQuietly(old.path)
+        for (const listener of listeners) listener(chunk)
         yield* PubSub.publish(chunks, chunk)
         return chunk
       })
@@ -145,5 +152,11 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
         return Option.fromNullishOr(found?.path)
       })
 
-    return { dir: options.dir, beginRun, chunkFinished, playlist, newest, chunks, resolve }
+    const onChunk = (listener: (chunk: LiveChunk) => void) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void listeners.add(listener)),
+        () => Effect.sync(() => void listeners.delete(listener))
+      )
+
+    return { dir: options.dir, beginRun, chunkFinished, playlist, newest, chunks, onChunk, resolve }
   })

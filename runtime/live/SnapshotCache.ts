@@ -6,7 +6,7 @@
  * a picture at most ~2 s old without waiting. Nobody asking: nothing decoded.
  * Concurrent requests share one decode.
  */
-import { DateTime, Deferred, Effect, Exit, Option, Stream } from "effect"
+import { DateTime, Deferred, Effect, Exit, Option } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { Scope } from "effect/Scope"
 import { Snapshot, SnapshotUnavailable } from "../../actors/CameraProtocol.ts"
@@ -66,11 +66,10 @@ export const make = (
         )
       })
 
-    // Decode ahead while someone is asking.
-    yield* Stream.fromPubSub(live.chunks).pipe(
-      Stream.runForEach((chunk) => Date.now() - lastDemand < options.demandMs ? Effect.asVoid(decode(chunk)) : Effect.void),
-      Effect.forkScoped
-    )
+    // Decode ahead while someone is asking (a plain listener: no fiber wakes per chunk otherwise).
+    yield* live.onChunk((chunk) => {
+      if (Date.now() - lastDemand < options.demandMs) Effect.runFork(decode(chunk))
+    })
 
     const take = Effect.gen(function*() {
       const now = Date.now()
