@@ -35,7 +35,9 @@ describe("Camera actor", () => {
       const bus = yield* EventBus
       const events: Array<CameraStatusChanged> = []
       yield* bus.subscribe.pipe(
-        Stream.runForEach((event) => Effect.sync(() => void events.push(event))),
+        Stream.runForEach((event) => Effect.sync(() => {
+          if (event._tag === "CameraStatusChanged") events.push(event)
+        })),
         Effect.forkScoped
       )
       const url = simulator.url(0)
