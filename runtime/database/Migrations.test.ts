@@ -4,17 +4,19 @@ import { SqlClient } from "effect/sql"
 import * as TestDatabase from "../../test/support/TestDatabase.ts"
 import * as Migrations from "./Migrations.ts"
 
+const migrationCount = 2
+
 describe("Migrations", () => {
   it.live("creates the first schema, and a re-run is a no-op", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const first = yield* Migrations.run
-      assert.deepStrictEqual(first.map(([id, name]) => `${id}_${name}`), ["1_initial"])
+      assert.deepStrictEqual(first.map(([id, name]) => `${id}_${name}`), ["1_initial", "2_auth_audit"])
       const tables = yield* sql<{ tableName: string }>`
         SELECT table_name AS "tableName" FROM information_schema.tables
         WHERE table_schema = 'public' ORDER BY table_name`
       const names = tables.map((t) => t.tableName)
-      for (const table of ["agencies", "api_tokens", "cameras", "recordings", "users"]) assert.include(names, table)
+      for (const table of ["agencies", "api_tokens", "audit_log", "cameras", "recordings", "refresh_tokens", "users"]) assert.include(names, table)
       const again = yield* Migrations.run
       assert.deepStrictEqual(again, [])
       const agencies = yield* sql<{ id: string }>`SELECT id FROM agencies`
@@ -31,12 +33,12 @@ describe("Migrations", () => {
       const results = yield* Effect.all([outcome(Migrations.run), outcome(Migrations.run), outcome(Migrations.run)], {
         concurrency: "unbounded"
       })
-      // Each run either applied the migration, found it applied, or saw it being applied.
-      for (const result of results) assert.include([0, 1, "Locked"], result)
-      assert.strictEqual(results.filter((r) => r === 1).length, 1)
+      // Each run either applied the migrations, found them applied, or saw them being applied.
+      for (const result of results) assert.include([0, migrationCount, "Locked"], result)
+      assert.strictEqual(results.filter((r) => r === migrationCount).length, 1)
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<{ count: string }>`SELECT count(*)::text AS count FROM vms_migrations`
-      assert.strictEqual(rows[0]?.count, "1")
+      assert.strictEqual(rows[0]?.count, String(migrationCount))
     }).pipe(Effect.provide(TestDatabase.layer)))
 
   it.live("the recording index is unique on camera and start", () =>

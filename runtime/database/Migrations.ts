@@ -7,13 +7,15 @@ import { NodeServices } from "@effect/platform-node"
 import { PgMigrator } from "@effect/sql-pg"
 import { Effect } from "effect"
 import initial from "./migrations/0001_initial.ts"
+import authAudit from "./migrations/0002_auth_audit.ts"
 
 export const migrationsTable = "vms_migrations"
 
 /** Applies every pending migration; answers the ones applied now. */
 export const run = PgMigrator.run({
   loader: PgMigrator.fromRecord({
-    "0001_initial": initial
+    "0001_initial": initial,
+    "0002_auth_audit": authAudit
   }),
   table: migrationsTable
 }).pipe(
