@@ -26,6 +26,7 @@ import * as Logging from "./logging/Logging.ts"
 import { CameraMetrics } from "./metrics/CameraMetrics.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import * as RestApi from "../rpc/rest/RestApi.ts"
+import * as ClientApi from "../rpc/ClientApi.ts"
 import * as LocalSharding from "./sharding/LocalSharding.ts"
 
 /** Dependencies `/health/ready` waits for until their layers register a check. */
@@ -66,8 +67,12 @@ const routes = (options: NodeOptions) =>
     LiveRoutes.layer,
     PlayerRoutes.layer,
     RestApi.layer,
+    ClientApi.layer,
     options.demoCameras === undefined || options.demoCameras <= 0 ? Layer.empty : Demo.layer(options.demoCameras)
-  ).pipe(Layer.provide(ActorCameraControl.layer))
+  ).pipe(
+    Layer.provide(ActorCameraControl.layer),
+    Layer.provideMerge(ClientApi.authServices)
+  )
 
 /** Registered once every route is on the router: until then `/health/ready` says the API is starting. */
 const apiReady = Layer.effectDiscard(

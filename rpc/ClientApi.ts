@@ -1,0 +1,31 @@
+/**
+ * The client API as the node mounts it: `/rpc` and `/ws` with their
+ * handlers and middleware (`layer`), and the authentication services that
+ * the RPC and REST routes share (`authServices`: credentials in Postgres,
+ * the signing secret, the authenticator, the rate limiter, the API metrics).
+ */
+import { Effect, Layer } from "effect"
+import { ApiMetrics } from "../runtime/metrics/ApiMetrics.ts"
+import { Authenticator } from "../runtime/auth/Authenticator.ts"
+import * as CredentialStore from "../runtime/auth/CredentialStore.ts"
+import * as RateLimiter from "../runtime/auth/RateLimiter.ts"
+import { SigningSecret } from "../runtime/auth/SigningSecret.ts"
+import * as RpcAuth from "./RpcAuth.ts"
+import * as RpcRoutes from "./RpcRoutes.ts"
+import * as VmsHandlers from "./VmsHandlers.ts"
+
+/** Counts authentication failures in `vms_auth_failures_total`. */
+const countFailures = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const authenticator = yield* Authenticator
+    const metrics = yield* ApiMetrics
+    authenticator.onFailure((reason) => metrics.authFailures.inc({ reason }))
+  })
+)
+
+export const authServices = countFailures.pipe(
+  Layer.provideMerge(Layer.mergeAll(Authenticator.layer, RateLimiter.layer, ApiMetrics.layer)),
+  Layer.provideMerge(Layer.mergeAll(CredentialStore.layer, SigningSecret.layer))
+)
+
+export const layer = RpcRoutes.layer.pipe(Layer.provide(Layer.mergeAll(VmsHandlers.layer, RpcAuth.layer)))

@@ -1,0 +1,250 @@
+/**
+ * The handlers of `VmsRpcs`, on the same services as the REST API: the
+ * registry (`CameraStore`), the camera actors (`CameraControl`), the
+ * recording index and the event bus. Store failures are the node's problem:
+ * logged in full, answered as `InternalError` with an id to find the log
+ * line. URLs leave only masked.
+ */
+import { Effect, Option, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import { CameraStatus } from "../actors/CameraProtocol.ts"
+import { CameraControl } from "../runtime/cameras/CameraControl.ts"
+import { type CameraCreate, CameraView, maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
+import { CameraStore } from "../runtime/cameras/CameraStore.ts"
+import { EventBus, type VmsEvent } from "../runtime/events/EventBus.ts"
+import { RecordingIndex } from "../runtime/recording/RecordingIndex.ts"
+import { rangeProblem, RecordingView } from "../runtime/recording/RecordingModel.ts"
+import {
+  agencyFilter,
+  agencyForWrite,
+  canSeeCamera,
+  type Permission,
+  type Principal,
+  requirePermission
+} from "../runtime/auth/Principal.ts"
+import {
+  CameraNotFound,
+  Forbidden,
+  InternalError,
+  InvalidParams,
+  type NotificationName,
+  notificationNames,
+  type SubscriptionItem,
+  VmsRpcs
+} from "./VmsRpcs.ts"
+
+const require = (permission: Permission) => requirePermission(permission, (message) => new Forbidden({ message }))
+
+const internal = (error: { readonly message: string }) =>
+  Effect.gen(function*() {
+    const requestId = randomUUID()
+    yield* Effect.logError("rpc request failed", error.message).pipe(Effect.annotateLogs({ requestId }))
+    return yield* new InternalError({ message: `internal error (request ${requestId})`, requestId })
+  })
+
+const masked = <E extends { readonly message: string }>(error: E): E => {
+  const copy = Object.create(Object.getPrototypeOf(error)) as E
+  return Object.assign(copy, error, { message: maskUrlsIn(error.message) })
+}
+
+const defaultPageSize = 100
+
+/** The notification an event becomes, or undefined when it is not one a subscriber can see. */
+const toItem = (event: VmsEvent): Exclude<SubscriptionItem, { readonly _tag: "subscribed" }> | undefined => {
+  switch (event._tag) {
+    case "CameraStatusChanged": {
+      const status = event.status
+      return {
+        _tag: "camera_status_update",
+        ...status,
+        reason: status.reason === null ? null : maskUrlsIn(status.reason)
+      }
+    }
+    case "RecordingStatusChanged":
+      return {
+        _tag: "recording_status_update",
+        cameraId: event.cameraId,
+        recording: event.recording,
+        nodeId: event.nodeId,
+        at: event.at
+      }
+    case "RecordingAlert":
+      return { _tag: "alert", kind: event.kind, message: event.message, nodeId: event.nodeId, cameraId: null, at: event.at }
+  }
+}
+
+type Notification = Exclude<SubscriptionItem, { readonly _tag: "subscribed" }>
+
+let subscriptionCounter = 0
+
+export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
+  const store = yield* CameraStore
+  const control = yield* CameraControl
+  const index = yield* RecordingIndex
+  const bus = yield* EventBus
+
+  const reconcile = (cameraId: string) =>
+    control.reconcile(cameraId).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("camera actor not told of the change", error.message).pipe(Effect.annotateLogs({ cameraId }))
+      )
+    )
+
+  /** The camera's row when it exists and the caller may see it; not found otherwise (no existence leaks). */
+  const visibleCamera = Effect.fn("VmsRpcs.visibleCamera")(function*(principal: Principal, cameraId: string) {
+    const camera = yield* store.get(cameraId).pipe(Effect.catchTag("CameraStoreFailure", internal))
+    if (Option.isNone(camera) || !canSeeCamera(principal, camera.value)) {
+      return yield* new CameraNotFound({ cameraId })
+    }
+    return camera.value
+  })
+
+  const setRecording = Effect.fn("VmsRpcs.setRecording")(function*(cameraId: string, recording: boolean) {
+    const principal = yield* require("camera:write")
+    yield* visibleCamera(principal, cameraId)
+    const updated = yield* store.update(cameraId, { recording }).pipe(
+      Effect.catchTags({ CameraStoreFailure: internal, AgencyNotFound: internal })
+    )
+    if (Option.isNone(updated)) return yield* new CameraNotFound({ cameraId })
+    yield* control.reconcile(cameraId).pipe(Effect.catchTag("CameraUnavailable", (error) => Effect.fail(masked(error))))
+    return CameraView.fromRecord(updated.value)
+  })
+
+  /**
+   * Whether an event's camera is visible to the principal. Admins see all;
+   * others by the camera's agency, looked up once per camera and cached for
+   * the subscription (a camera changing agency is rare; re-subscribe).
+   */
+  const visibility = (principal: Principal) => {
+    const agencies = new Map<string, string | null>()
+    return (cameraId: string): Effect.Effect<boolean> => {
+      if (principal.cameraIds !== null && !principal.cameraIds.includes(cameraId)) return Effect.succeed(false)
+      if (principal.role === "admin") return Effect.succeed(true)
+      const known = agencies.get(cameraId)
+      if (known !== undefined) return Effect.succeed(known === principal.agencyId)
+      return store.get(cameraId).pipe(
+        Effect.map((camera) => Option.isSome(camera) ? camera.value.agencyId : null),
+        Effect.catch(() => Effect.succeed(null)),
+        Effect.tap((agencyId) => Effect.sync(() => agencies.set(cameraId, agencyId))),
+        Effect.map((agencyId) => agencyId === principal.agencyId)
+      )
+    }
+  }
+
+  return VmsRpcs.of({
+    get_camera_list: Effect.fn("VmsRpcs.get_camera_list")(function*(payload) {
+      const principal = yield* require("camera:read")
+      const agencyId = agencyFilter(principal, payload.agencyId)
+      if (agencyId === null) return { items: [] }
+      const page = yield* store.list({
+        agencyId,
+        cursor: payload.cursor,
+        limit: payload.limit ?? defaultPageSize
+      }).pipe(Effect.catchTag("CameraStoreFailure", internal))
+      const items = page.items.filter((camera) => canSeeCamera(principal, camera)).map(CameraView.fromRecord)
+      return page.nextCursor === undefined ? { items } : { items, nextCursor: page.nextCursor }
+    }),
+
+    get_camera_status: Effect.fn("VmsRpcs.get_camera_status")(function*({ cameraId }) {
+      const principal = yield* require("camera:read")
+      yield* visibleCamera(principal, cameraId)
+      const status = yield* control.status(cameraId).pipe(
+        Effect.catchTags({ CameraStoreError: internal, CameraUnavailable: (error) => Effect.fail(masked(error)) })
+      )
+      return status.reason === null ? status : new CameraStatus({ ...status, reason: maskUrlsIn(status.reason) })
+    }),
+
+    add_camera: Effect.fn("VmsRpcs.add_camera")(function*(payload: CameraCreate) {
+      const principal = yield* require("camera:write")
+      const agencyId = agencyForWrite(principal, payload.agencyId, payload.agencyId === "default")
+      if (agencyId === undefined) {
+        return yield* new Forbidden({ message: `agencyId: may only add cameras to agency '${principal.agencyId}'` })
+      }
+      const camera = { ...payload, agencyId, id: payload.id ?? randomUUID() }
+      const created = yield* store.create(camera).pipe(Effect.catchTag("CameraStoreFailure", internal))
+      yield* reconcile(created.id)
+      return CameraView.fromRecord(created)
+    }),
+
+    remove_camera: Effect.fn("VmsRpcs.remove_camera")(function*({ cameraId }) {
+      const principal = yield* require("camera:write")
+      yield* visibleCamera(principal, cameraId)
+      const removed = yield* store.remove(cameraId).pipe(Effect.catchTag("CameraStoreFailure", internal))
+      if (!removed) return yield* new CameraNotFound({ cameraId })
+      yield* reconcile(cameraId)
+      return { cameraId, removed: true as const }
+    }),
+
+    take_snapshot: Effect.fn("VmsRpcs.take_snapshot")(function*({ cameraId }) {
+      const principal = yield* require("camera:read")
+      yield* visibleCamera(principal, cameraId)
+      const snapshot = yield* control.snapshot(cameraId).pipe(
+        Effect.catchTags({
+          CameraStoreError: internal,
+          CameraUnavailable: (error) => Effect.fail(masked(error)),
+          SnapshotUnavailable: (error) => Effect.fail(masked(error))
+        })
+      )
+      return {
+        cameraId,
+        contentType: "image/jpeg" as const,
+        jpegBase64: Buffer.from(snapshot.jpeg).toString("base64"),
+        width: snapshot.width,
+        height: snapshot.height,
+        takenAt: snapshot.takenAt
+      }
+    }),
+
+    start_recording: ({ cameraId }) => setRecording(cameraId, true),
+    stop_recording: ({ cameraId }) => setRecording(cameraId, false),
+
+    list_recordings: Effect.fn("VmsRpcs.list_recordings")(function*(payload) {
+      const principal = yield* require("recording:read")
+      yield* visibleCamera(principal, payload.cameraId)
+      const problem = rangeProblem(payload)
+      if (problem !== undefined) {
+        return yield* new InvalidParams({ field: problem.field, message: `${problem.field}: ${problem.message}` })
+      }
+      const limit = payload.limit ?? defaultPageSize
+      const after = payload.cursor === undefined ? undefined : Number(payload.cursor)
+      const rows = yield* index.list(
+        payload.cameraId,
+        payload.from,
+        payload.to,
+        limit + 1,
+        after !== undefined && Number.isFinite(after) ? after : undefined
+      ).pipe(Effect.catchTag("RecordingIndexError", internal))
+      const items = rows.slice(0, limit).map(RecordingView.fromSegment)
+      return rows.length > limit ? { items, nextCursor: String(rows[limit - 1]!.startMs) } : { items }
+    }),
+
+    subscribe: (payload) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const principal = yield* require("events:read")
+        const cameraIds = payload.cameraIds === undefined ? undefined : new Set(payload.cameraIds)
+        if (cameraIds !== undefined) {
+          for (const cameraId of cameraIds) yield* visibleCamera(principal, cameraId)
+        }
+        const wanted = new Set<NotificationName>(payload.events ?? notificationNames)
+        const events = yield* bus.subscription
+        const subscribed: SubscriptionItem = {
+          _tag: "subscribed",
+          subscription: String(++subscriptionCounter),
+          events: [...wanted]
+        }
+        const visible = visibility(principal)
+        const wantedItem = (item: Notification | undefined): item is Notification => {
+          if (item === undefined || !wanted.has(item._tag)) return false
+          if (item.cameraId === null) return principal.role === "admin"
+          return cameraIds === undefined || cameraIds.has(item.cameraId)
+        }
+        return Stream.succeed(subscribed).pipe(
+          Stream.concat(events.pipe(
+            Stream.map(toItem),
+            Stream.filter(wantedItem),
+            Stream.filterEffect((item) => item.cameraId === null ? Effect.succeed(true) : visible(item.cameraId))
+          ))
+        )
+      }))
+  })
+}))
