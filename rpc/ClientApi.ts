@@ -2,9 +2,11 @@
  * The client API as the node mounts it: `/rpc` and `/ws` with their
  * handlers and middleware (`layer`), and the authentication services that
  * the RPC and REST routes share (`authServices`: credentials in Postgres,
- * the signing secret, the authenticator, the rate limiter, the API metrics).
+ * the signing secret, the authenticator, the rate limiter, the API metrics,
+ * the audit log).
  */
 import { Effect, Layer } from "effect"
+import { AuditLog } from "../runtime/audit/AuditLog.ts"
 import { ApiMetrics } from "../runtime/metrics/ApiMetrics.ts"
 import { Authenticator } from "../runtime/auth/Authenticator.ts"
 import * as CredentialStore from "../runtime/auth/CredentialStore.ts"
@@ -25,7 +27,7 @@ const countFailures = Layer.effectDiscard(
 
 export const authServices = countFailures.pipe(
   Layer.provideMerge(Layer.mergeAll(Authenticator.layer, RateLimiter.layer, ApiMetrics.layer)),
-  Layer.provideMerge(Layer.mergeAll(CredentialStore.layer, SigningSecret.layer))
+  Layer.provideMerge(Layer.mergeAll(CredentialStore.layer, SigningSecret.layer, AuditLog.layer))
 )
 
 export const layer = RpcRoutes.layer.pipe(Layer.provide(Layer.mergeAll(VmsHandlers.layer, RpcAuth.layer)))

@@ -17,7 +17,7 @@ import { CameraCreate, CameraUpdate, CameraView, isPrintable } from "../../runti
 /** The id of the request being served: in every error body and the `X-Request-Id` header. */
 export class RequestId extends Context.Service<RequestId, string>()("vms/rest/RequestId") {}
 
-const envelope = <const Code extends string>(code: Code) => ({
+export const envelope = <const Code extends string>(code: Code) => ({
   error: Schema.Struct({
     code: Schema.Literal(code),
     /** Names the offending field or id, e.g. `url: must be an rtsp:// or rtsps:// URL with a host`. */

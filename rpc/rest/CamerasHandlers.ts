@@ -24,6 +24,8 @@ import {
   SnapshotUnavailableError
 } from "./CamerasApi.ts"
 import type { Api } from "./RestApi.ts"
+import { ForbiddenError } from "./RestAuth.ts"
+import { agencyFilter, agencyForWrite, canSeeCamera, CurrentPrincipal } from "../../runtime/auth/Principal.ts"
 
 const notFound = (cameraId: string) => failWith(CameraNotFoundError, `camera '${cameraId}' does not exist`)
 
@@ -61,6 +63,10 @@ export const layer = (api: typeof Api) =>
         )
 
       const update = Effect.fn("CamerasApi.update")(function*(id: string, payload: CameraUpdate) {
+        const principal = yield* CurrentPrincipal
+        if (payload.agencyId !== undefined && agencyForWrite(principal, payload.agencyId, false) === undefined) {
+          return yield* failWith(ForbiddenError, `agencyId: may only move cameras within agency '${principal.agencyId}'`)
+        }
         const updated = yield* store.update(id, payload).pipe(
           Effect.catchTags({ ...storeFailure, AgencyNotFound: (error) => agencyNotFound(error.agencyId) })
         )
@@ -71,12 +77,15 @@ export const layer = (api: typeof Api) =>
 
       return handlers.handleAll({
         list: Effect.fn("CamerasApi.list")(function*({ query }) {
+          const principal = yield* CurrentPrincipal
+          const agencyId = agencyFilter(principal, query.agencyId)
+          if (agencyId === null) return { items: [] }
           const page = yield* store.list({
-            agencyId: query.agencyId,
+            agencyId,
             cursor: query.cursor,
             limit: query.limit ?? defaultPageSize
           }).pipe(Effect.catchTags(storeFailure))
-          const items = page.items.map(CameraView.fromRecord)
+          const items = page.items.filter((camera) => canSeeCamera(principal, camera)).map(CameraView.fromRecord)
           return page.nextCursor === undefined ? { items } : { items, nextCursor: page.nextCursor }
         }),
 
@@ -87,7 +96,12 @@ export const layer = (api: typeof Api) =>
         }),
 
         create: Effect.fn("CamerasApi.create")(function*({ payload }) {
-          const camera = newCamera(payload)
+          const principal = yield* CurrentPrincipal
+          const agencyId = agencyForWrite(principal, payload.agencyId, payload.agencyId === "default")
+          if (agencyId === undefined) {
+            return yield* failWith(ForbiddenError, `agencyId: may only add cameras to agency '${principal.agencyId}'`)
+          }
+          const camera = newCamera({ ...payload, agencyId })
           const created = yield* store.create(camera).pipe(
             Effect.catchTags({
               ...storeFailure,

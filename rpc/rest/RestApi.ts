@@ -32,9 +32,24 @@ import {
   RestBoundary
 } from "./CamerasApi.ts"
 import * as CamerasHandlers from "./CamerasHandlers.ts"
+import { AuthApi, MediaApi, TokensApi, UsersApi } from "./AuthApi.ts"
+import * as AuthHandlers from "./AuthHandlers.ts"
+import * as RestAuthLayer from "./RestAuth.ts"
+import { RestAuth } from "./RestAuth.ts"
+import type { AuditLog } from "../../runtime/audit/AuditLog.ts"
+import type { Authenticator } from "../../runtime/auth/Authenticator.ts"
+import type { CredentialStore } from "../../runtime/auth/CredentialStore.ts"
+import type { RateLimiter } from "../../runtime/auth/RateLimiter.ts"
+import type { SigningSecret } from "../../runtime/auth/SigningSecret.ts"
+import type { ApiMetrics } from "../../runtime/metrics/ApiMetrics.ts"
+import type { MediaToken } from "../../runtime/recording/MediaToken.ts"
 
 export class Api extends HttpApi.make("vms")
-  .add(CamerasApi)
+  .add(CamerasApi.middleware(RestAuth))
+  .add(AuthApi)
+  .add(TokensApi.middleware(RestAuth))
+  .add(UsersApi.middleware(RestAuth))
+  .add(MediaApi.middleware(RestAuth))
   .middleware(RestBoundary)
   .prefix("/api/v1")
   .annotate(HttpApi.PayloadParseOptions, bodyParseOptions)
@@ -168,6 +183,13 @@ export const layer: Layer.Layer<
   never,
   | CameraStore
   | CameraControl
+  | Authenticator
+  | CredentialStore
+  | RateLimiter
+  | SigningSecret
+  | ApiMetrics
+  | AuditLog
+  | MediaToken
   | HttpRouter.HttpRouter
   | Etag.Generator
   | HttpPlatform.HttpPlatform
@@ -175,5 +197,10 @@ export const layer: Layer.Layer<
   | Path.Path
 > = HttpApiBuilder.layer(Api, { openapiPath }).pipe(
   Layer.provide(CamerasHandlers.layer(Api)),
+  Layer.provide(AuthHandlers.authLayer(Api)),
+  Layer.provide(AuthHandlers.tokensLayer(Api)),
+  Layer.provide(AuthHandlers.usersLayer(Api)),
+  Layer.provide(AuthHandlers.mediaLayer(Api)),
+  Layer.provide(RestAuthLayer.layer),
   Layer.provide(boundaryLayer)
 )

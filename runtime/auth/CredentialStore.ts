@@ -4,9 +4,10 @@
  * scrypt (`Passwords.ts`), random tokens with SHA-256 (they carry 256 bits,
  * so a slow hash adds nothing). A token is shown once, when created.
  */
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Predicate, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { AgencyNotFound } from "../cameras/CameraStore.ts"
 import * as Passwords from "./Passwords.ts"
 import { Principal, type Role } from "./Principal.ts"
 
@@ -79,12 +80,12 @@ export class CredentialStore extends Context.Service<CredentialStore, {
     readonly password: string
     readonly role: Role
     readonly agencyId: string
-  }) => Effect.Effect<UserRecord, UsernameTaken | CredentialStoreError>
+  }) => Effect.Effect<UserRecord, UsernameTaken | AgencyNotFound | CredentialStoreError>
   readonly userByName: (username: string) => Effect.Effect<Option.Option<UserRecord>, CredentialStoreError>
   readonly userById: (id: string) => Effect.Effect<Option.Option<UserRecord>, CredentialStoreError>
   readonly createApiToken: (
     token: NewApiToken
-  ) => Effect.Effect<{ readonly record: ApiTokenRecord; readonly token: string }, CredentialStoreError>
+  ) => Effect.Effect<{ readonly record: ApiTokenRecord; readonly token: string }, AgencyNotFound | CredentialStoreError>
   /** The live (not revoked, not expired) token with this secret. */
   readonly apiTokenBySecret: (secret: string) => Effect.Effect<Option.Option<ApiTokenRecord>, CredentialStoreError>
   readonly listApiTokens: (agencyId: string | undefined) => Effect.Effect<ReadonlyArray<ApiTokenRecord>, CredentialStoreError>
@@ -104,6 +105,14 @@ export class CredentialStore extends Context.Service<CredentialStore, {
 
 const failure = (operation: string) => (error: SqlError.SqlError) =>
   new CredentialStoreError({ message: `${operation}: ${error.message}` })
+
+/** On insert a foreign-key violation can only be the agency. */
+const insertFailure = (operation: string, agencyId: string) => (error: SqlError.SqlError) => {
+  const cause = error.reason.cause
+  return Predicate.hasProperty(cause, "code") && cause.code === "23503"
+    ? new AgencyNotFound({ agencyId })
+    : failure(operation)(error)
+}
 
 interface TokenRow {
   readonly id: string
@@ -163,7 +172,7 @@ export const layer: Layer.Layer<CredentialStore, never, SqlClient.SqlClient> = L
           Effect.mapError((error) =>
             error.reason._tag === "UniqueViolation"
               ? new UsernameTaken({ username: user.username })
-              : failure("createUser")(error)
+              : insertFailure("createUser", user.agencyId)(error)
           )
         )
         return { id, username: user.username, role: user.role, agencyId: user.agencyId, disabled: false, passwordHash }
@@ -195,7 +204,7 @@ export const layer: Layer.Layer<CredentialStore, never, SqlClient.SqlClient> = L
             expires_at: token.expiresAt ?? null,
             created_by: token.createdBy
           } as any)
-        } RETURNING ${tokenColumns}`.pipe(Effect.mapError(failure("createApiToken")))
+        } RETURNING ${tokenColumns}`.pipe(Effect.mapError(insertFailure("createApiToken", token.agencyId)))
         return { record: rows[0]!, token: secret }
       }),
 

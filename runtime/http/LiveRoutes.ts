@@ -6,10 +6,11 @@
  * request can name another file.
  */
 import { Effect, Layer, Option } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as fs from "node:fs/promises"
 import { chunkFilePattern } from "../ffmpeg/IngestProcess.ts"
 import { LiveRegistry } from "../live/LiveRegistry.ts"
+import * as MediaAccess from "./MediaAccess.ts"
 
 export const cameraIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
@@ -23,6 +24,8 @@ const playlist = Effect.gen(function*() {
   const registry = yield* LiveRegistry
   const { cameraId } = yield* HttpRouter.params
   if (cameraId === undefined || !cameraIdPattern.test(cameraId)) return notFound("no such camera")
+  const grant = yield* MediaAccess.authorize(cameraId, `/live/${cameraId}/`, "media:live")
+  if (grant._tag === "Refused") return grant.response
   const stream = registry.get(cameraId)
   if (Option.isNone(stream)) return notFound(`camera ${cameraId} is not live on this node`)
   const text = yield* stream.value.playlist
@@ -32,7 +35,7 @@ const playlist = Effect.gen(function*() {
       { status: 503, headers: { "retry-after": "1", "cache-control": "no-store" } }
     )
   }
-  return HttpServerResponse.text(text.value, {
+  return HttpServerResponse.text(MediaAccess.withToken(text.value, grant.token), {
     contentType: "application/vnd.apple.mpegurl",
     headers: { "cache-control": "no-cache, no-store" }
   })
@@ -43,6 +46,8 @@ const segment = Effect.gen(function*() {
   const { cameraId, segment } = yield* HttpRouter.params
   if (cameraId === undefined || !cameraIdPattern.test(cameraId)) return notFound("no such camera")
   if (segment === undefined || !chunkFilePattern.test(segment)) return notFound("no such segment")
+  const grant = yield* MediaAccess.authorize(cameraId, `/live/${cameraId}/`, "media:live")
+  if (grant._tag === "Refused") return grant.response
   const stream = registry.get(cameraId)
   if (Option.isNone(stream)) return notFound(`camera ${cameraId} is not live on this node`)
   const file = yield* stream.value.resolve(segment)
@@ -64,9 +69,14 @@ const withCors = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResp
 export const layer = Layer.effectDiscard(
   Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
-    const registry = yield* LiveRegistry
-    const provide = <E>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, LiveRegistry | HttpRouter.RouteContext>) =>
-      withCors(handler).pipe(Effect.provideService(LiveRegistry, registry))
+    const services = yield* Effect.context<LiveRegistry | MediaAccess.Services>()
+    const provide = <E>(
+      handler: Effect.Effect<
+        HttpServerResponse.HttpServerResponse,
+        E,
+        LiveRegistry | MediaAccess.Services | HttpRouter.RouteContext | HttpServerRequest.HttpServerRequest
+      >
+    ) => withCors(handler).pipe(Effect.provideContext(services))
     yield* router.add("GET", "/live/:cameraId/index.m3u8", provide(playlist))
     yield* router.add("GET", "/live/:cameraId/:segment", provide(segment))
   })

@@ -1,7 +1,8 @@
 /**
  * The client API on a real HTTP server and a real Postgres, for tests of
- * `/rpc`, `/ws` and authentication: the RPC routes with the node's handlers,
- * camera store, recording index, event bus and auth services. The camera
+ * `/rpc`, `/ws`, REST and authentication: the RPC and REST routes and the
+ * live routes (with no live streams) on the node's handlers, camera store,
+ * recording index, event bus and auth services. The camera
  * actors are a stand-in (as in the REST tests): `reconcile` publishes a
  * `connecting` status for the camera, as a real actor does when it starts;
  * whole-node tests cover the real actors.
@@ -15,6 +16,10 @@ import { createServer } from "node:http"
 import WebSocket from "ws"
 import { CameraNotFound, CameraStatus } from "../../actors/CameraProtocol.ts"
 import * as ClientApi from "../../rpc/ClientApi.ts"
+import * as RestApi from "../../rpc/rest/RestApi.ts"
+import * as LiveRoutes from "../../runtime/http/LiveRoutes.ts"
+import { LiveRegistry } from "../../runtime/live/LiveRegistry.ts"
+import { MediaToken } from "../../runtime/recording/MediaToken.ts"
 import { CameraControl } from "../../runtime/cameras/CameraControl.ts"
 import * as CameraStore from "../../runtime/cameras/CameraStore.ts"
 import { DataDir } from "../../runtime/config/DataDir.ts"
@@ -68,13 +73,14 @@ export const harness = (env: Record<string, string> = {}) =>
       Metrics.layer,
       EventBus.layer
     )
-    const services = controlLayer.pipe(
+    const services = Layer.mergeAll(controlLayer, LiveRegistry.layer, MediaToken.layer).pipe(
       Layer.provideMerge(Layer.mergeAll(CameraStore.layer, RecordingIndex.layer)),
       Layer.provideMerge(ClientApi.authServices),
       Layer.provideMerge(foundation),
       Layer.provideMerge(database)
     )
-    const server = HttpRouter.serve(ClientApi.layer, { disableLogger: true, disableListenLog: true }).pipe(
+    const routes = Layer.mergeAll(ClientApi.layer, RestApi.layer, LiveRoutes.layer)
+    const server = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
       Layer.provideMerge(services),
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
     )
