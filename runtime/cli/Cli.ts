@@ -12,10 +12,11 @@ import { benchCommand } from "./BenchCommand.ts"
 import { migrateCommand } from "./MigrateCommand.ts"
 import { simulateCommand } from "./SimulateCommand.ts"
 import { startCommand } from "./StartCommand.ts"
+import { tokenCommand } from "./TokenCommand.ts"
 
 export const vms = Command.make("vms").pipe(
   Command.withDescription("Actor-based distributed video management runtime"),
-  Command.withSubcommands([startCommand, migrateCommand, simulateCommand, benchCommand])
+  Command.withSubcommands([startCommand, migrateCommand, simulateCommand, benchCommand, tokenCommand])
 )
 
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
