@@ -231,10 +231,10 @@ describe("access control", () => {
       assert.strictEqual(revoked.status, 204, revoked.text)
       assert.strictEqual((yield* rest("GET", "/api/v1/cameras", { "x-api-key": key })).status, 401)
       const audit = yield* node.sql<{ action: string }>`SELECT action FROM audit_log ORDER BY id`.pipe(Effect.orDie)
-      assert.deepStrictEqual(audit.map((row) => row.action).filter((action) => action.startsWith("token.")), [
-        "token.create",
-        "token.revoke"
-      ])
+      assert.deepStrictEqual(audit.map((row) => row.action), ["camera.create", "camera.create", "token.create", "token.revoke"])
+      const actors = yield* node.sql<{ actorKind: string; actorId: string }>`
+        SELECT DISTINCT actor_kind AS "actorKind", actor_id AS "actorId" FROM audit_log`.pipe(Effect.orDie)
+      assert.deepStrictEqual(actors, [{ actorKind: "bootstrap", actorId: "bootstrap" }])
     }))
 
   const rateLimits = (env: Record<string, string>) =>

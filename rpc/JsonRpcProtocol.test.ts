@@ -38,6 +38,9 @@ describe("JSON-RPC 2.0 over /ws", () => {
       assert.deepStrictEqual(listed.result.items.map((item: any) => item.id), ["gate-1"])
       const status = yield* client.call(4, "get_camera_status", { cameraId: "gate-1" })
       assert.strictEqual(status.result.status, "offline")
+      const audit = yield* node.sql<{ action: string; targetId: string; details: any }>`
+        SELECT action, target_id AS "targetId", details FROM audit_log`.pipe(Effect.orDie)
+      assert.deepStrictEqual(audit.map((row) => [row.action, row.targetId, row.details.via]), [["camera.create", "gate-1", "rpc"]])
     }))
 
   it.live("answers malformed frames with the standard codes and stays usable", () =>

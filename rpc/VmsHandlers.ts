@@ -12,6 +12,7 @@ import { CameraControl } from "../runtime/cameras/CameraControl.ts"
 import { type CameraCreate, CameraView, maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
 import { EventBus, type VmsEvent } from "../runtime/events/EventBus.ts"
+import { AuditLog } from "../runtime/audit/AuditLog.ts"
 import { RecordingIndex } from "../runtime/recording/RecordingIndex.ts"
 import { rangeProblem, RecordingView } from "../runtime/recording/RecordingModel.ts"
 import {
@@ -82,6 +83,9 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
   const control = yield* CameraControl
   const index = yield* RecordingIndex
   const bus = yield* EventBus
+  const auditLog = yield* AuditLog
+  const audit = (principal: Principal, action: string, cameraId: string, details: Record<string, unknown> = {}) =>
+    auditLog.record(principal, { action, targetType: "camera", targetId: cameraId, details: { ...details, via: "rpc" } })
 
   const reconcile = (cameraId: string) =>
     control.reconcile(cameraId).pipe(
@@ -107,6 +111,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
     )
     if (Option.isNone(updated)) return yield* new CameraNotFound({ cameraId })
     yield* control.reconcile(cameraId).pipe(Effect.catchTag("CameraUnavailable", (error) => Effect.fail(masked(error))))
+    yield* audit(principal, recording ? "recording.start" : "recording.stop", cameraId)
     return CameraView.fromRecord(updated.value)
   })
 
@@ -163,6 +168,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       const camera = { ...payload, agencyId, id: payload.id ?? randomUUID() }
       const created = yield* store.create(camera).pipe(Effect.catchTag("CameraStoreFailure", internal))
       yield* reconcile(created.id)
+      yield* audit(principal, "camera.create", created.id, { agencyId, name: created.name })
       return CameraView.fromRecord(created)
     }),
 
@@ -172,6 +178,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       const removed = yield* store.remove(cameraId).pipe(Effect.catchTag("CameraStoreFailure", internal))
       if (!removed) return yield* new CameraNotFound({ cameraId })
       yield* reconcile(cameraId)
+      yield* audit(principal, "camera.delete", cameraId)
       return { cameraId, removed: true as const }
     }),
 

@@ -26,6 +26,7 @@ import {
 import type { Api } from "./RestApi.ts"
 import { ForbiddenError } from "./RestAuth.ts"
 import { agencyFilter, agencyForWrite, canSeeCamera, CurrentPrincipal } from "../../runtime/auth/Principal.ts"
+import { AuditLog } from "../../runtime/audit/AuditLog.ts"
 
 const notFound = (cameraId: string) => failWith(CameraNotFoundError, `camera '${cameraId}' does not exist`)
 
@@ -51,6 +52,15 @@ export const layer = (api: typeof Api) =>
     Effect.fn(function*(handlers) {
       const store = yield* CameraStore
       const control = yield* CameraControl
+      const auditLog = yield* AuditLog
+
+      /** Records who changed the camera (the audit log never fails the change). */
+      const audit = (action: string, cameraId: string, details: Record<string, unknown> = {}) =>
+        Effect.gen(function*() {
+          const principal = yield* CurrentPrincipal
+          const requestId = yield* RequestId
+          yield* auditLog.record(principal, { action, targetType: "camera", targetId: cameraId, details, requestId })
+        })
 
       /** The registration is committed either way; an actor that missed the news catches up on its next start. */
       const reconcile = (cameraId: string) =>
@@ -72,6 +82,7 @@ export const layer = (api: typeof Api) =>
         )
         if (Option.isNone(updated)) return yield* notFound(id)
         yield* reconcile(id)
+        yield* audit("camera.update", id, { fields: Object.keys(payload) })
         return CameraView.fromRecord(updated.value)
       })
 
@@ -111,6 +122,7 @@ export const layer = (api: typeof Api) =>
             })
           )
           yield* reconcile(created.id)
+          yield* audit("camera.create", created.id, { agencyId: created.agencyId, name: created.name })
           return CameraView.fromRecord(created)
         }),
 
@@ -121,6 +133,7 @@ export const layer = (api: typeof Api) =>
           const removed = yield* store.remove(params.id).pipe(Effect.catchTags(storeFailure))
           if (!removed) return yield* notFound(params.id)
           yield* reconcile(params.id)
+          yield* audit("camera.delete", params.id)
         }),
 
         status: Effect.fn("CamerasApi.status")(function*({ params }) {
