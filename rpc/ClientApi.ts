@@ -1,6 +1,6 @@
 /**
  * The client API as the node mounts it: `/rpc` and `/ws` with their
- * handlers and middleware (`layer`), and the authentication services that
+ * handlers and middleware, and the REST docs page `/api/v1/docs` (`layer`), and the authentication services that
  * the RPC and REST routes share (`authServices`: credentials in Postgres,
  * the signing secret, the authenticator, the rate limiter, the API metrics,
  * the audit log).
@@ -12,6 +12,7 @@ import { Authenticator } from "../runtime/auth/Authenticator.ts"
 import * as CredentialStore from "../runtime/auth/CredentialStore.ts"
 import * as RateLimiter from "../runtime/auth/RateLimiter.ts"
 import { SigningSecret } from "../runtime/auth/SigningSecret.ts"
+import * as ApiDocs from "./rest/ApiDocs.ts"
 import * as RpcAuth from "./RpcAuth.ts"
 import * as RpcRoutes from "./RpcRoutes.ts"
 import * as VmsHandlers from "./VmsHandlers.ts"
@@ -30,4 +31,7 @@ export const authServices = countFailures.pipe(
   Layer.provideMerge(Layer.mergeAll(CredentialStore.layer, SigningSecret.layer, AuditLog.layer))
 )
 
-export const layer = RpcRoutes.layer.pipe(Layer.provide(Layer.mergeAll(VmsHandlers.layer, RpcAuth.layer)))
+export const layer = Layer.mergeAll(
+  RpcRoutes.layer.pipe(Layer.provide(Layer.mergeAll(VmsHandlers.layer, RpcAuth.layer))),
+  ApiDocs.layer
+)
