@@ -25,6 +25,7 @@ import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
 import * as LiveStream from "../runtime/live/LiveStream.ts"
 import * as SnapshotCache from "../runtime/live/SnapshotCache.ts"
 import { CameraMetrics } from "../runtime/metrics/CameraMetrics.ts"
+import { OwnershipFence } from "../runtime/sharding/ShardLeases.ts"
 import {
   CameraNotFound,
   type CameraState,
@@ -96,6 +97,7 @@ export const CameraLayer = Camera.toLayer(
     const bus = yield* EventBus
     const metrics = yield* CameraMetrics
     const settings = yield* PipelineSettings
+    const fence = yield* OwnershipFence
     const entityScope = yield* Effect.scope
     const pipelineContext = yield* Effect.context<
       ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics
@@ -134,7 +136,8 @@ export const CameraLayer = Camera.toLayer(
       updatedAt = yield* DateTime.now
       metrics.status(cameraId, next)
       yield* Effect.logInfo("camera status changed").pipe(Effect.annotateLogs({ status: next, reason }))
-      yield* bus.publish(new CameraStatusChanged({ status: currentStatus() }))
+      // Fenced: a node that lost the camera's lease (partitioned, frozen) publishes nothing for it.
+      if (fence.owns(cameraId)) yield* bus.publish(new CameraStatusChanged({ status: currentStatus() }))
     })
 
     const report: Pipeline.PipelineReport = {
@@ -176,7 +179,16 @@ export const CameraLayer = Camera.toLayer(
           demandMs: snapshotDemandMs
         })
         yield* registry.register(cameraId, live)
-        return yield* Pipeline.run({ cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings }, report)
+        return yield* Pipeline.run(
+          { cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings, mayRun: () => fence.owns(cameraId) },
+          report
+        ).pipe(
+          // The moment the lease lapses (cut off from NATS, resumed after a freeze), ffmpeg goes.
+          Effect.raceFirst(fence.lost(cameraId).pipe(
+            Effect.andThen(Effect.logWarning("lost the camera's lease; stopping its pipeline")),
+            Effect.andThen(Effect.interrupt)
+          ))
+        )
       }).pipe(
         // The pipeline never ends by itself; if a defect kills it, say so and let Ensure restart it.
         Effect.tapCause((cause) =>

@@ -6,8 +6,9 @@
  * lives now. Waking an actor is cheap: it applies its registration when it
  * starts, and ffmpeg spawns are paced by the node that runs it.
  */
-import { type Duration, Effect } from "effect"
-import { Singleton } from "effect/cluster"
+import { type Duration, Effect, Layer } from "effect"
+import { EntityId, Sharding, ShardId, Singleton } from "effect/cluster"
+import { shardsPerGroup } from "../runtime/sharding/LocalSharding.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
 import { Camera } from "./Camera.ts"
 
@@ -37,4 +38,44 @@ export const keepFleet = (interval: Duration.Input) =>
     }
   }).pipe(Effect.annotateLogs({ actor: "FleetKeeper" }))
 
-export const layer = (interval: Duration.Input = "15 seconds") => Singleton.make("CameraFleetKeeper", keepFleet(interval))
+/**
+ * On every node: as soon as this node acquires shards (at start, when a dead
+ * node's leases lapse, when a leaving node hands its shards over), the
+ * enabled cameras of those shards are woken here at once instead of at the
+ * fleet keeper's next pass. This is what makes failover take seconds.
+ */
+export const wakeOnAcquire = (pollInterval: Duration.Input = "200 millis") =>
+  Layer.effectDiscard(
+    Effect.gen(function*() {
+      const sharding = yield* Sharding.Sharding
+      const store = yield* CameraStore
+      const clientFor = yield* Camera.client
+      let owned = new Set<string>()
+      const pass = Effect.gen(function*() {
+        const now = new Set<string>()
+        for (let id = 1; id <= shardsPerGroup; id++) {
+          const shardId = ShardId.make("default", id)
+          if (sharding.hasShardId(shardId)) now.add(shardId.toString())
+        }
+        const gained = new Set([...now].filter((shardId) => !owned.has(shardId)))
+        owned = now
+        if (gained.size === 0) return
+        const ids = yield* store.listEnabledIds.pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+        const mine = ids.filter((id) => gained.has(sharding.getShardId(EntityId.make(id), "default").toString()))
+        yield* Effect.logDebug("shards acquired; waking their cameras").pipe(
+          Effect.annotateLogs({ shards: gained.size, cameras: mine.length })
+        )
+        yield* Effect.forEach(mine, (id) =>
+          clientFor(id).Ensure().pipe(Effect.timeout("10 seconds"), Effect.ignore), { concurrency: 16, discard: true })
+      })
+      yield* pass.pipe(
+        Effect.andThen(Effect.sleep(pollInterval)),
+        Effect.forever,
+        Effect.annotateLogs({ actor: "FleetKeeper" }),
+        Effect.forkScoped
+      )
+    })
+  )
+
+export const layer = (interval: Duration.Input = "15 seconds") =>
+  Layer.merge(Singleton.make("CameraFleetKeeper", keepFleet(interval)), wakeOnAcquire())

@@ -15,7 +15,7 @@ import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { IngestResults, type IngestRun, toMarkdown, withRun } from "./IngestBenchReport.ts"
 import { jpegSize } from "../protocols/jpeg/JpegSize.ts"
 import * as NodeUnderTest from "./NodeUnderTest.ts"
-import { measureWindow, median } from "./IngestWindow.ts"
+import { measureWindow, median, scrapeEverySeconds } from "./IngestWindow.ts"
 import { clockTicksPerSecond, cpuPercent, sampleProcess } from "./ProcessSampler.ts"
 
 export class IngestBenchOptions extends Schema.Class<IngestBenchOptions>("vms/benchmarks/IngestBenchOptions")({
@@ -122,7 +122,7 @@ export const runIngestBench = Effect.fn("IngestBench.run")(function*(input: type
   while (Date.now() - idleFrom.atMs < options.baselineSeconds * 1000) {
     idleHeap.push(yield* heapBytes)
     idleRss.push((yield* sampleProcess(node.pid)).rssBytes)
-    yield* Effect.sleep("2 seconds")
+    yield* Effect.sleep(`${scrapeEverySeconds} seconds`)
   }
   const idleTo = yield* sampleProcess(node.pid)
   const baselineCpu = cpuPercent(idleFrom, idleTo, ticksPerSecond)

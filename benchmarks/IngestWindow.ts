@@ -37,7 +37,11 @@ export const median = (values: ReadonlyArray<number>) => {
   return sorted.length === 0 ? 0 : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
-const scrapeEverySeconds = 2
+/**
+ * How often the bench scrapes `/metrics`: each scrape costs the node CPU in
+ * proportion to its cameras (Prometheus scrapes every 15–60 s in practice).
+ */
+export const scrapeEverySeconds = 5
 const pssEverySeconds = 5
 
 export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options: {

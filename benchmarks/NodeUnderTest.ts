@@ -13,7 +13,11 @@ import { freePort } from "../runtime/net/FreePort.ts"
 
 export class NodeUnderTestError extends Schema.TaggedError<NodeUnderTestError>()("NodeUnderTestError", {
   reason: Schema.String
-}) {}
+}) {
+  override get message() {
+    return this.reason
+  }
+}
 
 const vmsEntry = fileURLToPath(new URL("../runtime/bin/vms.ts", import.meta.url))
 const failWith = (context: string) => (cause: unknown) => new NodeUnderTestError({ reason: `${context}: ${String(cause)}` })

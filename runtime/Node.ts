@@ -14,7 +14,6 @@ import { DataDir } from "./config/DataDir.ts"
 import { NodeConfig, type NodeConfigShape } from "./config/NodeConfig.ts"
 import { NodeId } from "./config/NodeId.ts"
 import * as Database from "./database/Database.ts"
-import { EventBus } from "./events/EventBus.ts"
 import { SpawnPacer } from "./ffmpeg/SpawnPacer.ts"
 import { Readiness } from "./health/Readiness.ts"
 import * as HttpServer from "./http/HttpServer.ts"
@@ -27,7 +26,7 @@ import { CameraMetrics } from "./metrics/CameraMetrics.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import * as RestApi from "../rpc/rest/RestApi.ts"
 import * as ClientApi from "../rpc/ClientApi.ts"
-import * as LocalSharding from "./sharding/LocalSharding.ts"
+import * as ClusterMode from "./sharding/ClusterMode.ts"
 
 /** Dependencies `/health/ready` waits for until their layers register a check. */
 const startingDependencies = ["database", "shards", "api"]
@@ -49,12 +48,12 @@ const cameraServices = Layer.mergeAll(
   NodeServices.layer,
   SpawnPacer.layer,
   LiveRegistry.layer,
-  EventBus.layer,
+  ClusterMode.eventBus,
   CameraMetrics.layer
 )
 
 /** The actors and singletons this node runs, on the sharding layer of its mode. */
-const actors = Layer.mergeAll(CameraLayer, FleetKeeper.layer()).pipe(Layer.provideMerge(LocalSharding.layer))
+const actors = Layer.mergeAll(CameraLayer, FleetKeeper.layer()).pipe(Layer.provideMerge(ClusterMode.sharding))
 
 export interface NodeOptions {
   /** `vms start --demo N`: an in-process simulator with N registered cameras. */

@@ -65,6 +65,10 @@ export const ingestArgs = (options: IngestRunOptions): ReadonlyArray<string> => 
   "-progress", "pipe:1",
   "-rtsp_transport", "tcp",
   "-timeout", String(options.socketTimeoutMs * 1000),
+  // No probing: codec and size come from the SDP's parameter sets, and stream copy needs no more.
+  // Probing made the first chunk (and so `online`, and failover) 1–1.5 s later.
+  "-analyzeduration", "0",
+  "-probesize", "32",
   "-i", options.url,
   "-map", "0:v:0",
   "-c", "copy",

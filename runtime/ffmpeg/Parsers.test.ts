@@ -67,7 +67,7 @@ describe("ingest arguments", () => {
     const args = ingestArgs({
       ffmpegPath: "ffmpeg", url: "rtsp://cam/1", dir: "/tmp/x", startNumber: 42, chunkSeconds: 1, socketTimeoutMs: 5_000
     }).join(" ")
-    assert.include(args, "-rtsp_transport tcp -timeout 5000000 -i rtsp://cam/1 -map 0:v:0 -c copy -f segment")
+    assert.include(args, "-rtsp_transport tcp -timeout 5000000 -analyzeduration 0 -probesize 32 -i rtsp://cam/1 -map 0:v:0 -c copy -f segment")
     assert.include(args, "-segment_start_number 42")
     assert.include(args, "-segment_format mpegts")
   })

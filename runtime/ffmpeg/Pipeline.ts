@@ -30,6 +30,12 @@ export interface PipelineOptions {
   readonly failuresBeforeError: number
   readonly chunkSeconds: number
   readonly socketTimeoutMs: number
+  /**
+   * Asked right before each ffmpeg spawn: may this node still run the camera
+   * (its lease on the camera's shard holds)? When not, the pipeline stops
+   * without spawning.
+   */
+  readonly mayRun?: () => boolean
 }
 
 export interface PipelineReport {
@@ -83,6 +89,10 @@ export const run = (
     yield* report.state("connecting", null)
     while (true) {
       yield* pacer.pace
+      if (options.mayRun !== undefined && !options.mayRun()) {
+        yield* Effect.logWarning("camera no longer owned by this node; not starting ffmpeg")
+        return yield* Effect.interrupt
+      }
       const startNumber = yield* live.beginRun
       const startedAt = Date.now()
       let onlineAt: number | undefined

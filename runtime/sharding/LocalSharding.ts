@@ -17,6 +17,7 @@ import {
   SqlMessageStorage
 } from "effect/cluster"
 import { Readiness } from "../health/Readiness.ts"
+import { OwnershipFence } from "./ShardLeases.ts"
 
 export const shardsPerGroup = 300
 
@@ -27,7 +28,7 @@ export const ownedShards = (sharding: Sharding.Sharding["Service"]): number => {
   return owned
 }
 
-const shardsReadiness = Layer.effectDiscard(
+export const shardsReadiness = Layer.effectDiscard(
   Effect.gen(function*() {
     const readiness = yield* Readiness
     const sharding = yield* Sharding.Sharding
@@ -41,7 +42,7 @@ const shardsReadiness = Layer.effectDiscard(
   })
 )
 
-export const layer = shardsReadiness.pipe(
+export const layer = Layer.merge(shardsReadiness, OwnershipFence.layerLocal).pipe(
   Layer.provideMerge(Sharding.layer),
   Layer.provideMerge(Runners.layerNoop),
   Layer.provideMerge(SqlMessageStorage.layer),

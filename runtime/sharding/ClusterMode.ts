@@ -1,0 +1,39 @@
+/**
+ * The layers that differ between the modes, chosen once from the
+ * configuration: with `VMS_NATS_URL` the node joins the cluster (sharding
+ * over NATS with leases and fencing, events over NATS), without it it runs
+ * everything on one in-process runner with an in-process event bus. Both
+ * NATS-backed layers share one connection.
+ */
+import { Effect, Layer, Option, Redacted } from "effect"
+import { NodeConfig } from "../config/NodeConfig.ts"
+import { NodeId } from "../config/NodeId.ts"
+import { EventBus } from "../events/EventBus.ts"
+import * as NatsEventBus from "../events/NatsEventBus.ts"
+import * as LocalSharding from "./LocalSharding.ts"
+import { NatsClient } from "./NatsClient.ts"
+import * as NatsSharding from "./NatsSharding.ts"
+
+const natsClient = Layer.unwrap(
+  Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const nodeId = yield* NodeId
+    const url = Option.getOrThrow(config.natsUrl)
+    return NatsClient.layer({ url: typeof url === "string" ? url : Redacted.value(url), namespace: config.cluster, name: nodeId })
+  })
+)
+
+const isCluster = Effect.map(NodeConfig, (config) => Option.isSome(config.natsUrl))
+
+export const eventBus = Layer.unwrap(
+  Effect.map(isCluster, (cluster) => cluster ? NatsEventBus.layer.pipe(Layer.provide(natsClient)) : EventBus.layer)
+)
+
+export const sharding = Layer.unwrap(
+  Effect.gen(function*() {
+    if (!(yield* isCluster)) return LocalSharding.layer
+    const config = yield* NodeConfig
+    const nodeId = yield* NodeId
+    return NatsSharding.layer({ nodeId, port: config.httpPort }).pipe(Layer.provide(natsClient))
+  })
+)

@@ -1,0 +1,248 @@
+/**
+ * effect/cluster `RunnerStorage` in NATS JetStream KV: runner membership and
+ * shard locks as leases that work on nats-server 2.9 (no per-message TTL, no
+ * watch event when a key ages out).
+ *
+ * - `<ns>_runners`: `runner.<address>` → the encoded runner and its health;
+ *   `machine.<n>` claims a snowflake machine id. Rewritten on every refresh
+ *   (about once a second); the bucket's max_age drops a dead runner's keys.
+ * - `<ns>_shards`: `shard.<group>.<id>` → the owner's address. Taken with
+ *   `create` (succeeds only while no live entry exists: the previous owner's
+ *   entry aged out or was released), renewed with `update` against the
+ *   revision this node wrote last (compare-and-set: a lost lease is never
+ *   renewed), released with a revision-checked delete.
+ *
+ * Both buckets have max_age = `leaseMs`. The node's own view of each lease
+ * (ShardLeases) ends `marginMs` before NATS could hand the shard to anyone
+ * else, measured from when the renewal was sent; a shard past that local
+ * deadline is reported lost to Sharding, which stops its entities.
+ */
+import type { KV } from "@nats-io/kv"
+import { Context, Effect, Layer } from "effect"
+import { PersistenceError } from "effect/cluster/ClusterError"
+import * as RunnerStorage from "effect/cluster/RunnerStorage"
+import { NatsClient } from "./NatsClient.ts"
+import { type LeaseTable, monotonicNow, ShardLeases } from "./ShardLeases.ts"
+
+export interface LeaseTiming {
+  /** Max age of the KV entries: a lease not renewed within it expires in NATS. */
+  readonly leaseMs: number
+  /** The owner stops this long before NATS can expire its lease. */
+  readonly marginMs: number
+}
+
+export const defaultLeaseTiming: LeaseTiming = { leaseMs: 2_500, marginMs: 500 }
+
+const maxMachineId = 1023
+
+/** KV keys allow `[-/_=.a-zA-Z0-9]`. */
+const keyToken = (value: string) => value.replace(/[^A-Za-z0-9_=-]/g, "_")
+const runnerKey = (address: string) => `runner.${keyToken(address)}`
+/** `group:id` → `shard.<group>.<id>` */
+const shardKey = (shardId: string) => {
+  const colon = shardId.lastIndexOf(":")
+  return `shard.${keyToken(shardId.slice(0, colon))}.${shardId.slice(colon + 1)}`
+}
+
+interface RunnerEntry {
+  readonly runner: string
+  readonly healthy: boolean
+  readonly machineId: number
+}
+
+const isWrongSequence = (cause: unknown) => /wrong last sequence|key exists/i.test(String(cause))
+
+const attempt = <A>(operation: string, run: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => new PersistenceError({ cause: new Error(`${operation}: ${String(cause)}`) })
+  })
+
+export interface NatsRunnerStorage {
+  readonly storage: RunnerStorage.RunnerStorage["Service"]
+  readonly leases: LeaseTable
+}
+
+export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
+  Effect.gen(function*() {
+    const nats = yield* NatsClient
+    const runners = yield* nats.bucket("runners", { maxAgeMs: timing.leaseMs })
+    const shards = yield* nats.bucket("shards", { maxAgeMs: timing.leaseMs })
+    const leases: LeaseTable = { deadlines: new Map() }
+    /** The revision of the lease entry this node wrote last, per held shard. */
+    const revisions = new Map<string, number>()
+    /** This node's runner entries, rewritten on every refresh. */
+    const registered = new Map<string, RunnerEntry>()
+
+    const decodeEntry = (kv: KV, key: string) =>
+      attempt(`get ${key}`, () => kv.get(key)).pipe(
+        Effect.map((entry) => entry === null || entry.operation !== "PUT" ? undefined : entry)
+      )
+
+    const writeRunner = (address: string, entry: RunnerEntry) =>
+      Effect.all([
+        attempt("put runner", () => runners.put(runnerKey(address), JSON.stringify(entry))),
+        attempt("put machine id", () => runners.put(`machine.${entry.machineId}`, address))
+      ], { discard: true })
+
+    /** The smallest machine id no live runner holds, claimed by create. */
+    const claimMachineId = (address: string) =>
+      Effect.gen(function*() {
+        const keys = yield* attempt("list machine ids", async () => {
+          const found: Array<string> = []
+          for await (const key of await runners.keys("machine.*")) found.push(key)
+          return found
+        })
+        const taken = new Set(keys.map((key) => Number(key.slice("machine.".length))))
+        for (let id = 0; id <= maxMachineId; id++) {
+          if (taken.has(id)) continue
+          const claimed = yield* attempt("claim machine id", () => runners.create(`machine.${id}`, address)).pipe(
+            Effect.as(true),
+            Effect.catch(() => Effect.succeed(false))
+          )
+          if (claimed) return id
+        }
+        return yield* new PersistenceError({ cause: new Error("no free machine id (1024 runners)") })
+      })
+
+    /** Marks a lease renewed by a write sent at `sentAt` that NATS accepted at `revision`. */
+    const held = (shardId: string, revision: number, sentAt: number) => {
+      revisions.set(shardId, revision)
+      leases.deadlines.set(shardId, sentAt + timing.leaseMs - timing.marginMs)
+    }
+    const drop = (shardId: string) => {
+      revisions.delete(shardId)
+      leases.deadlines.delete(shardId)
+    }
+    const stillValid = (shardId: string) => {
+      const deadline = leases.deadlines.get(shardId)
+      return deadline !== undefined && monotonicNow() < deadline
+    }
+
+    const acquireOne = (address: string, shardId: string) =>
+      Effect.gen(function*() {
+        const key = shardKey(shardId)
+        const sentAt = monotonicNow()
+        if (revisions.has(shardId) && stillValid(shardId)) {
+          // Ours already: a renewal.
+          const revision = yield* attempt("renew", () => shards.update(key, address, revisions.get(shardId)!)).pipe(
+            Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
+          )
+          if (revision === undefined) drop(shardId)
+          else held(shardId, revision, sentAt)
+          return revision !== undefined
+        }
+        drop(shardId)
+        const current = yield* decodeEntry(shards, key)
+        if (current !== undefined) {
+          // Someone's live lease; ours from a previous life of this address counts as free only
+          // once it ages out, since that process might still be running (frozen).
+          return false
+        }
+        const revision = yield* attempt("take", () => shards.create(key, address)).pipe(
+          Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
+        )
+        if (revision === undefined) return false
+        held(shardId, revision, sentAt)
+        return true
+      })
+
+    const renewAll = (address: string, shardIds: ReadonlyArray<string>) =>
+      Effect.forEach(shardIds, (shardId) =>
+        Effect.gen(function*() {
+          if (!stillValid(shardId) || !revisions.has(shardId)) {
+            drop(shardId)
+            return undefined
+          }
+          const sentAt = monotonicNow()
+          const revision = yield* attempt("renew", () => shards.update(shardKey(shardId), address, revisions.get(shardId)!)).pipe(
+            Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
+          )
+          if (revision === undefined) {
+            drop(shardId)
+            return undefined
+          }
+          held(shardId, revision, sentAt)
+          return shardId
+        }), { concurrency: 64 }).pipe(Effect.map((renewed) => renewed.filter((id) => id !== undefined)))
+
+    const release = (shardId: string) =>
+      Effect.gen(function*() {
+        const revision = revisions.get(shardId)
+        drop(shardId)
+        if (revision === undefined) return
+        yield* attempt("release", () => shards.delete(shardKey(shardId), { previousSeq: revision })).pipe(Effect.ignore)
+      })
+
+    const storage = RunnerStorage.makeEncoded({
+      getRunners: attempt("list runners", async () => {
+        const keys: Array<string> = []
+        for await (const key of await runners.keys("runner.*")) keys.push(key)
+        const entries = await Promise.all(keys.map((key) => runners.get(key)))
+        return entries.flatMap((entry): Array<readonly [string, boolean]> => {
+          if (entry === null || entry.operation !== "PUT") return []
+          try {
+            const { runner, healthy } = entry.json<RunnerEntry>()
+            return [[runner, healthy]]
+          } catch {
+            return []
+          }
+        })
+      }),
+      register: (address, runner, healthy) =>
+        Effect.gen(function*() {
+          const previous = registered.get(address)
+          const machineId = previous?.machineId ?? (yield* claimMachineId(address))
+          const entry = { runner, healthy, machineId }
+          registered.set(address, entry)
+          yield* writeRunner(address, entry)
+          return machineId
+        }),
+      unregister: (address) =>
+        Effect.gen(function*() {
+          const entry = registered.get(address)
+          registered.delete(address)
+          yield* attempt("unregister", () => runners.delete(runnerKey(address))).pipe(Effect.ignore)
+          if (entry !== undefined) yield* attempt("free machine id", () => runners.delete(`machine.${entry.machineId}`)).pipe(Effect.ignore)
+        }),
+      setRunnerHealth: (address, healthy) =>
+        Effect.gen(function*() {
+          const mine = registered.get(address)
+          if (mine !== undefined) {
+            const entry = { ...mine, healthy }
+            registered.set(address, entry)
+            return yield* writeRunner(address, entry)
+          }
+          // Another runner's entry: rewrite its health only while it is still there.
+          const current = yield* decodeEntry(runners, runnerKey(address))
+          if (current === undefined) return
+          const entry = { ...current.json<RunnerEntry>(), healthy }
+          yield* attempt("set health", () => runners.update(runnerKey(address), JSON.stringify(entry), current.revision)).pipe(Effect.ignore)
+        }),
+      acquire: (address, shardIds) =>
+        Effect.forEach(shardIds, (shardId) => Effect.map(acquireOne(address, shardId), (ok) => ok ? shardId : undefined), {
+          concurrency: 64
+        }).pipe(Effect.map((results) => results.filter((id) => id !== undefined))),
+      refresh: (address, shardIds) =>
+        Effect.gen(function*() {
+          // Leases Sharding no longer asks about are not renewed: they lapse (or were released).
+          const renewed = yield* renewAll(address, shardIds)
+          // The runner's key after its leases: when a dead runner drops out of the membership, its
+          // leases have already lapsed, so the survivors take its shards on their first try.
+          const mine = registered.get(address)
+          if (mine !== undefined) yield* writeRunner(address, mine)
+          return renewed
+        }),
+      release: (_address, shardId) => release(shardId),
+      releaseAll: (_address) => Effect.forEach([...revisions.keys()], release, { concurrency: 64, discard: true })
+    })
+    return { storage, leases } satisfies NatsRunnerStorage
+  })
+
+/** `RunnerStorage` and the `ShardLeases` it keeps, from one NATS client. */
+export const layer = (timing: LeaseTiming = defaultLeaseTiming) =>
+  Layer.effectContext(
+    Effect.map(make(timing), ({ leases, storage }) =>
+      Context.make(RunnerStorage.RunnerStorage, storage).pipe(Context.add(ShardLeases, leases))
+    )
+  )
