@@ -1,0 +1,106 @@
+/**
+ * Partition and freeze, with three real nodes: one node reaches NATS through
+ * a TCP proxy the test cuts, or its whole process group is stopped and
+ * resumed. Either way it must stop its pipelines before a survivor starts
+ * one for the same camera (a scan every 100 ms never sees two running
+ * ffmpegs on one camera, or after a freeze never for more than a second),
+ * and its cameras come back on the survivors.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
+import {
+  addCamera,
+  allOnline,
+  type ClusterNode,
+  doublePulled,
+  ingestFfmpegs,
+  startNode
+} from "./support/Cluster.ts"
+import { eventually } from "./support/Eventually.ts"
+import { natsProxy, natsUrl, testNamespace } from "./support/Nats.ts"
+import { testDatabaseUrl } from "./support/TestDatabase.ts"
+
+const cameraCount = 12
+
+const setup = Effect.gen(function*() {
+  const simulator = yield* startTestSimulator({ cameras: cameraCount })
+  const prefix = `rtsp://127.0.0.1:${simulator.port}/`
+  const nats = yield* natsUrl
+  const proxy = yield* natsProxy(nats)
+  const cluster = { natsUrl: nats, databaseUrl: yield* testDatabaseUrl, namespace: testNamespace() }
+  const nodes = yield* Effect.all([
+    startNode(cluster, "p1"),
+    startNode(cluster, "p2"),
+    startNode({ ...cluster, natsUrl: proxy.url }, "p3")
+  ], { concurrency: "unbounded" })
+  const cameraIds = Array.from({ length: cameraCount }, (_, i) => `cam${i}`)
+  yield* Effect.forEach(cameraIds, (id, i) => addCamera(nodes[0]!, id, `${prefix}cam${i}`), { concurrency: 4 })
+  const before = yield* allOnline(nodes[0]!, cameraIds, ["p1", "p2", "p3"], 40_000)
+  const isolated = nodes[2]!
+  const itsCameras = before.filter((s) => s.nodeId === isolated.id).map((s) => s.cameraId)
+  assert.isAbove(itsCameras.length, 0, "the isolated node owns cameras")
+  return { prefix, proxy, nodes, cameraIds, isolated, itsCameras }
+})
+
+/** Records sources seen pulled twice, and for how long each overlap lasted. */
+const scanOverlaps = (prefix: string) =>
+  Effect.gen(function*() {
+    const overlaps = new Map<string, { readonly from: number; to: number }>()
+    const fiber = yield* Effect.gen(function*() {
+      while (true) {
+        const now = Date.now()
+        for (const source of doublePulled(yield* ingestFfmpegs(prefix))) {
+          const seen = overlaps.get(source)
+          if (seen === undefined || now - seen.to > 500) overlaps.set(source, { from: now, to: now })
+          else seen.to = now
+        }
+        yield* Effect.sleep("100 millis")
+      }
+    }).pipe(Effect.forkScoped)
+    return { overlaps, stop: Fiber.interrupt(fiber) }
+  })
+
+const survivorsOf = (nodes: ReadonlyArray<ClusterNode>, isolated: ClusterNode) => nodes.filter((n) => n !== isolated)
+
+describe("cluster partition and freeze", () => {
+  it.live("a node cut off from NATS stops its pipelines before the survivors start theirs", () =>
+    Effect.gen(function*() {
+      const { prefix, proxy, nodes, cameraIds, isolated } = yield* setup
+      const scan = yield* scanOverlaps(prefix)
+      yield* proxy.cut
+      const survivors = survivorsOf(nodes, isolated)
+      yield* allOnline(survivors[0]!, cameraIds, survivors.map((n) => n.id), 20_000)
+      // The cut-off node runs no pipeline any more.
+      yield* eventually("the isolated node's ffmpegs are gone", Effect.map(ingestFfmpegs(prefix), (all) =>
+        all.some((f) => f.parent === isolated.pid) ? undefined : true), 5_000, 100)
+      yield* scan.stop
+      assert.deepStrictEqual([...scan.overlaps.keys()], [], "two ffmpegs pulled one camera")
+    }).pipe(Effect.scoped), 120_000)
+
+  it.live("a node frozen past its leases kills its stale pipelines at once when resumed and publishes nothing for them", () =>
+    Effect.gen(function*() {
+      const { prefix, nodes, cameraIds, isolated, itsCameras } = yield* setup
+      const survivors = survivorsOf(nodes, isolated)
+      // Listen for status events on a survivor: the frozen node must publish none for cameras it lost.
+      const scan = yield* scanOverlaps(prefix)
+      const frozenFfmpegs = (yield* ingestFfmpegs(prefix)).filter((f) => f.parent === isolated.pid).map((f) => f.pid)
+      // The whole process group, ffmpegs included, as a frozen VM would be.
+      for (const pid of [isolated.pid, ...frozenFfmpegs]) process.kill(pid, "SIGSTOP")
+      yield* allOnline(survivors[0]!, cameraIds, survivors.map((n) => n.id), 20_000)
+      const outputBefore = isolated.process.output().length
+      for (const pid of [isolated.pid, ...frozenFfmpegs]) process.kill(pid, "SIGCONT")
+      yield* eventually("the resumed node's stale ffmpegs are gone", Effect.map(ingestFfmpegs(prefix), (all) =>
+        all.some((f) => frozenFfmpegs.includes(f.pid)) ? undefined : true), 5_000, 50)
+      // The survivors keep the cameras.
+      yield* allOnline(survivors[0]!, cameraIds, survivors.map((n) => n.id), 10_000)
+      yield* scan.stop
+      for (const [source, { from, to }] of scan.overlaps) {
+        assert.isAtMost(to - from, 1_000, `${source} was pulled twice for ${to - from} ms after the resume`)
+      }
+      const after = isolated.process.output().slice(outputBefore)
+      for (const cameraId of itsCameras) {
+        assert.notMatch(after, new RegExp(`"cameraId":"${cameraId}","status":"(connecting|online)"`), `${cameraId} restarted on the resumed node`)
+      }
+    }).pipe(Effect.scoped), 120_000)
+})

@@ -1,0 +1,133 @@
+/**
+ * Whole clusters for tests: real `vms start` processes on loopback sharing a
+ * test database and a NATS namespace, each with its own data dir, port and
+ * node id; REST helpers that talk to any of them; and a scan of the
+ * machine's ffmpeg processes (which camera mount each pulls, which node
+ * started it) for the one-owner checks.
+ */
+import { Effect, type Scope } from "effect"
+import * as fs from "node:fs/promises"
+import { freePort } from "../../runtime/net/FreePort.ts"
+import { eventually } from "./Eventually.ts"
+import { spawnVms, type VmsProcess } from "./NodeProcess.ts"
+import { tempDir } from "./TestNode.ts"
+
+export interface ClusterNode {
+  readonly id: string
+  readonly baseUrl: string
+  readonly process: VmsProcess
+  readonly pid: number
+}
+
+export interface ClusterEnv {
+  readonly natsUrl: string
+  readonly databaseUrl: string
+  readonly namespace: string
+}
+
+/** Starts `vms start` as node `id` and waits until it is ready. */
+export const startNode = (
+  cluster: ClusterEnv,
+  id: string,
+  env: Record<string, string> = {}
+): Effect.Effect<ClusterNode, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const dataDir = yield* tempDir(`cluster-${id}`)
+    const port = yield* freePort
+    const vms = yield* spawnVms(["start"], {
+      VMS_NATS_URL: cluster.natsUrl,
+      VMS_DATABASE_URL: cluster.databaseUrl,
+      VMS_CLUSTER: cluster.namespace,
+      VMS_NODE_ID: id,
+      VMS_HTTP_PORT: String(port),
+      VMS_DATA_DIR: dataDir,
+      VMS_LOG_LEVEL: "info",
+      ...env
+    })
+    const baseUrl = `http://127.0.0.1:${port}`
+    yield* eventually(`node ${id} ready`, Effect.promise(() =>
+      fetch(`${baseUrl}/health/ready`).then((r) => r.status === 200 ? true : undefined).catch(() => undefined)
+    ), 60_000, 100).pipe(
+      Effect.tapError(() => Effect.sync(() => console.error(vms.output().slice(-3000))))
+    )
+    return { id, baseUrl, process: vms, pid: vms.child.pid! }
+  })
+
+export const json = (url: string, init?: RequestInit) =>
+  Effect.promise(() =>
+    fetch(url, init).then(async (response) => ({ status: response.status, body: await response.json().catch(() => null) }))
+      .catch(() => ({ status: 0, body: null }))
+  )
+
+export const addCamera = (node: ClusterNode, id: string, url: string) =>
+  json(`${node.baseUrl}/api/v1/cameras`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id, name: id, url })
+  }).pipe(Effect.flatMap((response) =>
+    response.status === 201 ? Effect.void : Effect.die(new Error(`adding ${id}: ${response.status} ${JSON.stringify(response.body)}`))
+  ))
+
+export interface StatusView {
+  readonly cameraId: string
+  readonly status: string
+  readonly nodeId: string
+}
+
+export const status = (node: ClusterNode, cameraId: string) =>
+  json(`${node.baseUrl}/api/v1/cameras/${cameraId}/status`).pipe(
+    Effect.map((response) => response.status === 200 ? response.body as StatusView : undefined)
+  )
+
+/** Every camera's status as `via` answers it; undefined until all answer. */
+export const statuses = (via: ClusterNode, cameraIds: ReadonlyArray<string>) =>
+  Effect.map(
+    Effect.forEach(cameraIds, (id) => status(via, id), { concurrency: 8 }),
+    (all) => all.every((s) => s !== undefined) ? all as ReadonlyArray<StatusView> : undefined
+  )
+
+/** Waits until every camera is online on one of `owners` (node ids), answering their statuses. */
+export const allOnline = (via: ClusterNode, cameraIds: ReadonlyArray<string>, owners: ReadonlyArray<string>, timeoutMs: number) =>
+  eventually(
+    `all ${cameraIds.length} cameras online on ${owners.join(", ")}`,
+    Effect.map(statuses(via, cameraIds), (all) =>
+      all !== undefined && all.every((s) => s.status === "online" && owners.includes(s.nodeId)) ? all : undefined),
+    timeoutMs,
+    100
+  )
+
+export interface FfmpegProcess {
+  readonly pid: number
+  readonly parent: number
+  /** The RTSP URL it pulls. */
+  readonly source: string
+  /** `R`, `S`, `T` (stopped), …: a frozen node's ffmpegs are stopped too. */
+  readonly state: string
+}
+
+/** The ingest ffmpegs on the machine pulling from `rtspPrefix` (e.g. `rtsp://127.0.0.1:PORT/`). */
+export const ingestFfmpegs = (rtspPrefix: string): Effect.Effect<ReadonlyArray<FfmpegProcess>> =>
+  Effect.promise(async () => {
+    const found: Array<FfmpegProcess> = []
+    for (const entry of await fs.readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      const [cmdline, stat] = await Promise.all([
+        fs.readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => ""),
+        fs.readFile(`/proc/${entry}/stat`, "utf8").catch(() => "")
+      ])
+      const args = cmdline.split("\0")
+      if (!args[0]?.endsWith("ffmpeg")) continue
+      const source = args[args.indexOf("-i") + 1]
+      if (source === undefined || !source.startsWith(rtspPrefix) || !args.includes("segment")) continue
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      found.push({ pid: Number(entry), parent: Number(fields[1]), source, state: fields[0] ?? "?" })
+    }
+    return found
+  })
+
+/** Sources pulled by more than one running (not stopped) ffmpeg. */
+export const doublePulled = (ffmpegs: ReadonlyArray<FfmpegProcess>): ReadonlyArray<string> => {
+  const counts = new Map<string, number>()
+  for (const ffmpeg of ffmpegs) if (ffmpeg.state !== "T") counts.set(ffmpeg.source, (counts.get(ffmpeg.source) ?? 0) + 1)
+  return [...counts].filter(([, count]) => count > 1).map(([source]) => source)
+}
