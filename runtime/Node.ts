@@ -69,7 +69,8 @@ const routes = (options: NodeOptions) =>
     ClientApi.layer,
     options.demoCameras === undefined || options.demoCameras <= 0 ? Layer.empty : Demo.layer(options.demoCameras)
   ).pipe(
-    Layer.provide(ActorCameraControl.layer),
+    Layer.provide(ClusterMode.ownerProxy),
+    Layer.provideMerge(ActorCameraControl.layer),
     Layer.provideMerge(ClientApi.authServices)
   )
 

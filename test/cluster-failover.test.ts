@@ -22,6 +22,9 @@ import { testDatabaseUrl } from "./support/TestDatabase.ts"
 
 const cameraCount = 30
 
+const text = (url: string) =>
+  Effect.promise(() => fetch(url).then(async (r) => ({ status: r.status, body: await r.text() })))
+
 describe("cluster failover", () => {
   it.live("spreads cameras over 3 nodes; SIGKILL of the busiest moves its cameras with no second owner", () =>
     Effect.gen(function*() {
@@ -42,6 +45,18 @@ describe("cluster failover", () => {
         assert.deepStrictEqual(seen?.map((s) => s.nodeId), before.map((s) => s.nodeId))
       }
       assert.deepStrictEqual(doublePulled(yield* ingestFfmpegs(prefix)), [])
+      // Every camera's live playlist, and a segment of it, through every node (non-owners forward to the owner).
+      yield* Effect.forEach(nodes, (node) =>
+        Effect.forEach(cameraIds, (id) =>
+          Effect.gen(function*() {
+            const playlist = yield* text(`${node.baseUrl}/live/${id}/index.m3u8`)
+            assert.strictEqual(playlist.status, 200, `${id} via ${node.id}: ${playlist.body}`)
+            assert.match(playlist.body, /^#EXTM3U/)
+            const segment = playlist.body.split("\n").find((line) => line.startsWith("seg_"))!
+            const bytes = yield* text(`${node.baseUrl}/live/${id}/${segment}`)
+            assert.strictEqual(bytes.status, 200, `${id}/${segment} via ${node.id}`)
+            assert.strictEqual(bytes.body.charCodeAt(0), 0x47, "an MPEG-TS packet")
+          }), { concurrency: 6 }), { discard: true })
 
       // Scan for double pulls every 100 ms from now on.
       const violations: Array<string> = []

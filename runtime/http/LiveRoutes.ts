@@ -11,6 +11,7 @@ import * as fs from "node:fs/promises"
 import { chunkFilePattern } from "../ffmpeg/IngestProcess.ts"
 import { LiveRegistry } from "../live/LiveRegistry.ts"
 import * as MediaAccess from "./MediaAccess.ts"
+import { OwnerProxy } from "./OwnerProxy.ts"
 
 export const cameraIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
@@ -20,6 +21,14 @@ const notFound = (message: string) =>
     headers: { "cache-control": "no-store" }
   })
 
+/** Not live here: the owner's answer when the camera runs on another node of the cluster, else 404. */
+const fromOwner = (cameraId: string) =>
+  Effect.gen(function*() {
+    const proxy = yield* OwnerProxy
+    const answer = yield* proxy.forward(cameraId)
+    return Option.getOrElse(answer, () => notFound(`camera ${cameraId} is not live`))
+  })
+
 const playlist = Effect.gen(function*() {
   const registry = yield* LiveRegistry
   const { cameraId } = yield* HttpRouter.params
@@ -27,7 +36,7 @@ const playlist = Effect.gen(function*() {
   const grant = yield* MediaAccess.authorize(cameraId, `/live/${cameraId}/`, "media:live")
   if (grant._tag === "Refused") return grant.response
   const stream = registry.get(cameraId)
-  if (Option.isNone(stream)) return notFound(`camera ${cameraId} is not live on this node`)
+  if (Option.isNone(stream)) return yield* fromOwner(cameraId)
   const text = yield* stream.value.playlist
   if (Option.isNone(text)) {
     return HttpServerResponse.jsonUnsafe(
@@ -49,7 +58,7 @@ const segment = Effect.gen(function*() {
   const grant = yield* MediaAccess.authorize(cameraId, `/live/${cameraId}/`, "media:live")
   if (grant._tag === "Refused") return grant.response
   const stream = registry.get(cameraId)
-  if (Option.isNone(stream)) return notFound(`camera ${cameraId} is not live on this node`)
+  if (Option.isNone(stream)) return yield* fromOwner(cameraId)
   const file = yield* stream.value.resolve(segment)
   if (Option.isNone(file)) return notFound(`segment ${segment} is not available`)
   const bytes = yield* Effect.promise(() => fs.readFile(file.value).catch(() => undefined))
@@ -69,12 +78,12 @@ const withCors = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResp
 export const layer = Layer.effectDiscard(
   Effect.gen(function*() {
     const router = yield* HttpRouter.HttpRouter
-    const services = yield* Effect.context<LiveRegistry | MediaAccess.Services>()
+    const services = yield* Effect.context<LiveRegistry | OwnerProxy | MediaAccess.Services>()
     const provide = <E>(
       handler: Effect.Effect<
         HttpServerResponse.HttpServerResponse,
         E,
-        LiveRegistry | MediaAccess.Services | HttpRouter.RouteContext | HttpServerRequest.HttpServerRequest
+        LiveRegistry | OwnerProxy | MediaAccess.Services | HttpRouter.RouteContext | HttpServerRequest.HttpServerRequest
       >
     ) => withCors(handler).pipe(Effect.provideContext(services))
     yield* router.add("GET", "/live/:cameraId/index.m3u8", provide(playlist))

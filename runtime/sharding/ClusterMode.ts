@@ -12,6 +12,9 @@ import { EventBus } from "../events/EventBus.ts"
 import * as NatsEventBus from "../events/NatsEventBus.ts"
 import * as LocalSharding from "./LocalSharding.ts"
 import { NatsClient } from "./NatsClient.ts"
+import { NodeDirectory } from "./NodeDirectory.ts"
+import { OwnerProxy } from "../http/OwnerProxy.ts"
+import { FetchHttpClient } from "effect/http"
 import * as NatsSharding from "./NatsSharding.ts"
 
 const natsClient = Layer.unwrap(
@@ -27,6 +30,17 @@ const isCluster = Effect.map(NodeConfig, (config) => Option.isSome(config.natsUr
 
 export const eventBus = Layer.unwrap(
   Effect.map(isCluster, (cluster) => cluster ? NatsEventBus.layer.pipe(Layer.provide(natsClient)) : EventBus.layer)
+)
+
+/** Live requests for cameras owned by another node are forwarded to it (cluster mode). */
+export const ownerProxy = Layer.unwrap(
+  Effect.map(isCluster, (cluster) =>
+    cluster
+      ? OwnerProxy.layerCluster.pipe(
+        Layer.provide(NodeDirectory.layerNats),
+        Layer.provide([natsClient, FetchHttpClient.layer])
+      )
+      : OwnerProxy.layerLocal)
 )
 
 export const sharding = Layer.unwrap(
