@@ -85,6 +85,17 @@ describe("cluster failover", () => {
       const movedInMs = Date.now() - killedAt
       assert.isTrue(after.every((s) => s.nodeId !== busiestId))
       yield* Fiber.interrupt(scanner)
+      // The survivors see two nodes and own all 300 shards between them.
+      const gauges = yield* eventually("survivor metrics settle", Effect.map(
+        Effect.forEach(survivors, (node) => text(`${node.baseUrl}/metrics`)),
+        (pages) => {
+          const read = (page: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(page)?.[1])
+          const nodesSeen = pages.map((p) => read(p.body, "vms_cluster_nodes"))
+          const owned = pages.reduce((sum, p) => sum + read(p.body, "vms_shards_owned"), 0)
+          return nodesSeen.every((n) => n === 2) && owned === 300 ? { nodesSeen, owned } : undefined
+        }
+      ), 10_000, 200)
+      assert.strictEqual(gauges.owned, 300)
       assert.deepStrictEqual(violations, [], "two ffmpegs pulled one camera")
       // Wall-clock bound for the test only; the failover figure is the benchmark's (vms bench failover).
       assert.isBelow(movedInMs, 15_000)

@@ -18,6 +18,7 @@ import {
 } from "effect/cluster"
 import { Readiness } from "../health/Readiness.ts"
 import { OwnershipFence } from "./ShardLeases.ts"
+import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 
 export const shardsPerGroup = 300
 
@@ -32,6 +33,8 @@ export const shardsReadiness = Layer.effectDiscard(
   Effect.gen(function*() {
     const readiness = yield* Readiness
     const sharding = yield* Sharding.Sharding
+    const metrics = yield* ClusterMetrics
+    metrics.view.shardsOwned = () => ownedShards(sharding)
     yield* readiness.register(
       "shards",
       Effect.gen(function*() {
@@ -43,6 +46,7 @@ export const shardsReadiness = Layer.effectDiscard(
 )
 
 export const layer = Layer.merge(shardsReadiness, OwnershipFence.layerLocal).pipe(
+  Layer.provideMerge(ClusterMetrics.layer),
   Layer.provideMerge(Sharding.layer),
   Layer.provideMerge(Runners.layerNoop),
   Layer.provideMerge(SqlMessageStorage.layer),

@@ -21,6 +21,8 @@ import type { KV } from "@nats-io/kv"
 import { Context, Effect, Layer } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
+import { Readiness } from "../health/Readiness.ts"
+import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { type LeaseTable, monotonicNow, ShardLeases } from "./ShardLeases.ts"
 
@@ -58,14 +60,25 @@ const attempt = <A>(operation: string, run: () => Promise<A>) =>
     catch: (cause) => new PersistenceError({ cause: new Error(`${operation}: ${String(cause)}`) })
   })
 
+/** What readiness reads: is this node in the membership, are its renewals going through? */
+export interface MembershipHealth {
+  /** This node's runner was in the last membership read. */
+  selfListed: boolean
+  /** Monotonic time of the last refresh NATS accepted. */
+  lastRenewalAt: number | undefined
+}
+
 export interface NatsRunnerStorage {
   readonly storage: RunnerStorage.RunnerStorage["Service"]
   readonly leases: LeaseTable
+  readonly health: MembershipHealth
 }
 
 export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
   Effect.gen(function*() {
     const nats = yield* NatsClient
+    const metrics = yield* ClusterMetrics
+    const health: MembershipHealth = { selfListed: false, lastRenewalAt: undefined }
     const runners = yield* nats.bucket("runners", { maxAgeMs: timing.leaseMs })
     const shards = yield* nats.bucket("shards", { maxAgeMs: timing.leaseMs })
     const leases: LeaseTable = { deadlines: new Map() }
@@ -114,6 +127,10 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       revisions.delete(shardId)
       leases.deadlines.delete(shardId)
     }
+    const lose = (shardId: string) => {
+      if (revisions.has(shardId)) metrics.shardMoved("lost")
+      drop(shardId)
+    }
     const stillValid = (shardId: string) => {
       const deadline = leases.deadlines.get(shardId)
       return deadline !== undefined && monotonicNow() < deadline
@@ -128,7 +145,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           const revision = yield* attempt("renew", () => shards.update(key, address, revisions.get(shardId)!)).pipe(
             Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
           )
-          if (revision === undefined) drop(shardId)
+          if (revision === undefined) lose(shardId)
           else held(shardId, revision, sentAt)
           return revision !== undefined
         }
@@ -144,6 +161,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         )
         if (revision === undefined) return false
         held(shardId, revision, sentAt)
+        metrics.shardMoved("acquired")
         return true
       })
 
@@ -151,7 +169,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       Effect.forEach(shardIds, (shardId) =>
         Effect.gen(function*() {
           if (!stillValid(shardId) || !revisions.has(shardId)) {
-            drop(shardId)
+            lose(shardId)
             return undefined
           }
           const sentAt = monotonicNow()
@@ -159,7 +177,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
             Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
           )
           if (revision === undefined) {
-            drop(shardId)
+            lose(shardId)
             return undefined
           }
           held(shardId, revision, sentAt)
@@ -171,6 +189,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         const revision = revisions.get(shardId)
         drop(shardId)
         if (revision === undefined) return
+        metrics.shardMoved("released")
         yield* attempt("release", () => shards.delete(shardKey(shardId), { previousSeq: revision })).pipe(Effect.ignore)
       })
 
@@ -179,6 +198,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         const keys: Array<string> = []
         for await (const key of await runners.keys("runner.*")) keys.push(key)
         const entries = await Promise.all(keys.map((key) => runners.get(key)))
+        metrics.view.nodes = entries.filter((entry) => entry !== null && entry.operation === "PUT").length
+        health.selfListed = [...registered.keys()].some((address) => keys.includes(runnerKey(address)))
         return entries.flatMap((entry): Array<readonly [string, boolean]> => {
           if (entry === null || entry.operation !== "PUT") return []
           try {
@@ -225,24 +246,42 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         }).pipe(Effect.map((results) => results.filter((id) => id !== undefined))),
       refresh: (address, shardIds) =>
         Effect.gen(function*() {
+          const startedAt = monotonicNow()
           // Leases Sharding no longer asks about are not renewed: they lapse (or were released).
           const renewed = yield* renewAll(address, shardIds)
           // The runner's key after its leases: when a dead runner drops out of the membership, its
           // leases have already lapsed, so the survivors take its shards on their first try.
           const mine = registered.get(address)
           if (mine !== undefined) yield* writeRunner(address, mine)
+          health.lastRenewalAt = startedAt
+          metrics.leaseRenewal((monotonicNow() - startedAt) / 1000)
           return renewed
         }),
       release: (_address, shardId) => release(shardId),
       releaseAll: (_address) => Effect.forEach([...revisions.keys()], release, { concurrency: 64, discard: true })
     })
-    return { storage, leases } satisfies NatsRunnerStorage
+    return { storage, leases, health } satisfies NatsRunnerStorage
   })
 
-/** `RunnerStorage` and the `ShardLeases` it keeps, from one NATS client. */
+/**
+ * `RunnerStorage` and the `ShardLeases` it keeps, from one NATS client; and
+ * the `cluster` readiness check: connected, listed in the membership, and
+ * renewing within the lease.
+ */
 export const layer = (timing: LeaseTiming = defaultLeaseTiming) =>
   Layer.effectContext(
-    Effect.map(make(timing), ({ leases, storage }) =>
-      Context.make(RunnerStorage.RunnerStorage, storage).pipe(Context.add(ShardLeases, leases))
-    )
+    Effect.gen(function*() {
+      const { health, leases, storage } = yield* make(timing)
+      const nats = yield* NatsClient
+      const readiness = yield* Readiness
+      yield* readiness.register("cluster", Effect.sync(() => {
+        if (nats.connection.isClosed()) return "the NATS connection is closed"
+        if (!health.selfListed) return "not in the cluster membership yet"
+        if (health.lastRenewalAt === undefined || monotonicNow() - health.lastRenewalAt > timing.leaseMs) {
+          return "lease renewals are not going through"
+        }
+        return undefined
+      }))
+      return Context.make(RunnerStorage.RunnerStorage, storage).pipe(Context.add(ShardLeases, leases))
+    })
   )

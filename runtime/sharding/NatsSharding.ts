@@ -18,6 +18,7 @@ import {
 import { RpcClient, RpcSerialization } from "effect/rpc"
 import { Socket } from "effect/socket/Socket"
 import { SocketServer } from "effect/socket/SocketServer"
+import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { NatsClient } from "./NatsClient.ts"
 import * as NatsRunnerStorage from "./NatsRunnerStorage.ts"
 import * as NatsSocket from "./NatsSocket.ts"
@@ -79,6 +80,7 @@ export const layer = (options: NatsShardingOptions) => {
     Layer.provideMerge(SqlMessageStorage.layer),
     Layer.provideMerge(NatsRunnerStorage.layer(timing)),
     Layer.provide([RpcSerialization.layerSchemaBinary(), NodeCrypto.layerDigest]),
-    Layer.provideMerge(config)
+    Layer.provideMerge(config),
+    Layer.provideMerge(ClusterMetrics.layer)
   )
 }
