@@ -15,15 +15,12 @@ export class DemoInvalid extends Schema.TaggedError<DemoInvalid>()("DemoInvalid"
 
 /**
  * Settings that are decoded (so a typo fails early) but not acted on yet:
- * cluster mode (NATS), S3 recording, Redis quotas and auth arrive later.
+ * cluster mode (NATS) and S3 recording arrive later.
  */
 const unusedSettings = (config: NodeConfigShape): ReadonlyArray<string> =>
   ([
     ["VMS_NATS_URL", config.natsUrl as Option.Option<unknown>],
-    ["VMS_REDIS_URL", config.redisUrl],
-    ["VMS_S3_ENDPOINT", config.s3Endpoint],
-    ["VMS_JWT_SECRET", config.jwtSecret],
-    ["VMS_BOOTSTRAP_TOKEN", config.bootstrapToken]
+    ["VMS_S3_ENDPOINT", config.s3Endpoint]
   ] as const).filter(([, value]) => Option.isSome(value)).map(([name]) => name)
 
 const startFlags = {
