@@ -178,7 +178,7 @@ describe("access control", () => {
       // The token opens the camera's playlist without credentials (no stream runs here, hence 404 from the registry).
       const opened = yield* rest("GET", url)
       assert.strictEqual(opened.status, 404, opened.text)
-      assert.include(opened.text, "not live on this node")
+      assert.include(opened.text, "is not live")
       const token = new URL(url, "http://x").searchParams.get("token")!
       const segment = yield* rest("GET", `/live/cam-a1/000001.ts?token=${encodeURIComponent(token)}`)
       assert.notStrictEqual(segment.status, 403)

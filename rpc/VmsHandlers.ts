@@ -94,17 +94,37 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       )
     )
 
-  /** The camera's row when it exists and the caller may see it; not found otherwise (no existence leaks). */
-  const visibleCamera = Effect.fn("VmsRpcs.visibleCamera")(function*(principal: Principal, cameraId: string) {
-    const camera = yield* store.get(cameraId).pipe(Effect.catchTag("CameraStoreFailure", internal))
-    if (Option.isNone(camera) || !canSeeCamera(principal, camera.value)) {
-      return yield* new CameraNotFound({ cameraId })
+  /**
+   * Fails with `CameraNotFound` unless the camera exists and the caller may
+   * see it (no existence leaks). Camera agencies are cached for a few seconds
+   * (the status call is hot; a camera changing agency is rare), so a moved
+   * camera may stay visible to its old agency that long.
+   */
+  const agencies = new Map<string, { readonly agencyId: string; readonly until: number }>()
+  const agencyTtlMs = 5_000
+  const visibleCamera = (principal: Principal, cameraId: string): Effect.Effect<void, CameraNotFound | InternalError> => {
+    const cached = agencies.get(cameraId)
+    if (cached !== undefined && cached.until > Date.now()) {
+      return canSeeCamera(principal, { id: cameraId, agencyId: cached.agencyId })
+        ? Effect.void
+        : Effect.fail(new CameraNotFound({ cameraId }))
     }
-    return camera.value
-  })
+    return store.get(cameraId).pipe(
+      Effect.catchTag("CameraStoreFailure", internal),
+      Effect.flatMap((camera) => {
+        if (Option.isNone(camera)) {
+          agencies.delete(cameraId)
+          return Effect.fail(new CameraNotFound({ cameraId }))
+        }
+        agencies.set(cameraId, { agencyId: camera.value.agencyId, until: Date.now() + agencyTtlMs })
+        if (agencies.size > 100_000) agencies.delete(agencies.keys().next().value!)
+        return canSeeCamera(principal, camera.value) ? Effect.void : Effect.fail(new CameraNotFound({ cameraId }))
+      })
+    )
+  }
 
   const setRecording = Effect.fn("VmsRpcs.setRecording")(function*(cameraId: string, recording: boolean) {
-    const principal = yield* require("camera:write")
+    const principal = yield* require("recording:write")
     yield* visibleCamera(principal, cameraId)
     const updated = yield* store.update(cameraId, { recording }).pipe(
       Effect.catchTags({ CameraStoreFailure: internal, AgencyNotFound: internal })
@@ -176,6 +196,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       const principal = yield* require("camera:write")
       yield* visibleCamera(principal, cameraId)
       const removed = yield* store.remove(cameraId).pipe(Effect.catchTag("CameraStoreFailure", internal))
+      agencies.delete(cameraId)
       if (!removed) return yield* new CameraNotFound({ cameraId })
       yield* reconcile(cameraId)
       yield* audit(principal, "camera.delete", cameraId)

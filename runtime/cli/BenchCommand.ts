@@ -4,12 +4,13 @@
  */
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { runApiBench } from "../../benchmarks/ApiBench.ts"
 import { runIngestBench } from "../../benchmarks/IngestBench.ts"
 import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
 import * as Logging from "../logging/Logging.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
-const scenarios = ["simulator", "ingest"] as const
+const scenarios = ["simulator", "ingest", "rpc", "events"] as const
 
 export const benchCommand = Command.make(
   "bench",
@@ -24,6 +25,8 @@ export const benchCommand = Command.make(
       Flag.withDescription("warm-up before measuring, in seconds (default: simulator 10, ingest 15)"),
       Flag.optional
     ),
+    clients: Flag.Int("clients").pipe(Flag.withDescription("events: WebSocket clients subscribed (default 1000)"), Flag.withDefault(1000)),
+    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("rpc: concurrent calls (default 64)"), Flag.withDefault(64)),
     resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("where results are written (default benchmarks/results)"), Flag.withDefault("benchmarks/results")),
     dataDir: configFlags.dataDir,
     ffmpegPath: configFlags.ffmpegPath
@@ -45,12 +48,26 @@ export const benchCommand = Command.make(
           return yield* runSimulatorBench(common).pipe(Effect.asVoid, Effect.provide(logging))
         case "ingest":
           return yield* runIngestBench(common).pipe(Effect.asVoid, Effect.provide(logging))
+        case "rpc":
+        case "events":
+          return yield* runApiBench({
+            scenario: flags.scenario,
+            clients: flags.clients,
+            concurrency: flags.concurrency,
+            durationSeconds: Option.getOrElse(flags.duration, () => 10),
+            warmupSeconds: Option.getOrElse(flags.warmup, () => 3),
+            dataDir: config.dataDir,
+            ffmpegPath: config.ffmpegPath,
+            resultsDir: flags.resultsDir
+          }).pipe(Effect.scoped, Effect.asVoid, Effect.provide(logging))
       }
     })
 ).pipe(
   Command.withDescription("Run a benchmark scenario and write its results under benchmarks/results/"),
   Command.withExamples([
     { command: "vms bench simulator --cameras 100", description: "simulator CPU and memory per stream" },
-    { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" }
+    { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" },
+    { command: "vms bench rpc", description: "get_camera_status latency at 64 concurrent calls, typed /rpc and JSON-RPC /ws" },
+    { command: "vms bench events --clients 1000", description: "status event fan-out latency to 1,000 WebSocket clients" }
   ])
 )

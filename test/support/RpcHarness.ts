@@ -18,6 +18,7 @@ import { CameraNotFound, CameraStatus } from "../../actors/CameraProtocol.ts"
 import * as ClientApi from "../../rpc/ClientApi.ts"
 import * as RestApi from "../../rpc/rest/RestApi.ts"
 import * as LiveRoutes from "../../runtime/http/LiveRoutes.ts"
+import { OwnerProxy } from "../../runtime/http/OwnerProxy.ts"
 import { LiveRegistry } from "../../runtime/live/LiveRegistry.ts"
 import { MediaToken } from "../../runtime/recording/MediaToken.ts"
 import { CameraControl } from "../../runtime/cameras/CameraControl.ts"
@@ -73,7 +74,7 @@ export const harness = (env: Record<string, string> = {}) =>
       Metrics.layer,
       EventBus.layer
     )
-    const services = Layer.mergeAll(controlLayer, LiveRegistry.layer, MediaToken.layer).pipe(
+    const services = Layer.mergeAll(controlLayer, LiveRegistry.layer, MediaToken.layer, OwnerProxy.layerLocal).pipe(
       Layer.provideMerge(Layer.mergeAll(CameraStore.layer, RecordingIndex.layer)),
       Layer.provideMerge(ClientApi.authServices),
       Layer.provideMerge(foundation),
