@@ -342,7 +342,9 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
           connection.pending.delete(requestId)
           const exit = message.exit as any
           if (pending.answered) {
-            return exit._tag === "Failure"
+            // A subscription ends when its socket closes (an interruption); anything else is worth a line.
+            const interrupted = exit._tag === "Failure" && exit.cause.every((reason: any) => reason._tag === "Interrupt")
+            return exit._tag === "Failure" && !interrupted
               ? Effect.logWarning("subscription ended", JSON.stringify(exitError(exit)))
               : Effect.void
           }
