@@ -44,7 +44,7 @@ export const keepFleet = (interval: Duration.Input) =>
  * enabled cameras of those shards are woken here at once instead of at the
  * fleet keeper's next pass. This is what makes failover take seconds.
  */
-export const wakeOnAcquire = (pollInterval: Duration.Input = "200 millis") =>
+export const wakeOnAcquire = (pollInterval: Duration.Input = "100 millis") =>
   Layer.effectDiscard(
     Effect.gen(function*() {
       const sharding = yield* Sharding.Sharding

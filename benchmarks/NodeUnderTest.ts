@@ -59,7 +59,8 @@ export const CameraStatusView = Schema.Struct({
   status: Schema.String,
   reason: Schema.NullOr(Schema.String),
   fps: Schema.Number,
-  bitrate: Schema.Number
+  bitrate: Schema.Number,
+  nodeId: Schema.String
 })
 export type CameraStatusView = typeof CameraStatusView.Type
 
@@ -73,7 +74,7 @@ export const cameraStatus = (baseUrl: string, cameraId: string): Effect.Effect<C
         )
         : Effect.fail(new NodeUnderTestError({ reason: `HTTP ${response.status} ${text(response.body)}` }))
     ),
-    Effect.catch((error) => Effect.succeed({ cameraId, status: "unreachable", reason: error.reason, fps: 0, bitrate: 0 }))
+    Effect.catch((error) => Effect.succeed({ cameraId, status: "unreachable", reason: error.reason, fps: 0, bitrate: 0, nodeId: "" }))
   )
 
 export interface TimedResponse {
@@ -208,6 +209,8 @@ export const startNode = Effect.fn("NodeUnderTest.startNode")(function*(options:
   readonly ffmpegPath: string
   readonly databaseUrl: string | undefined
   readonly readyTimeoutSeconds: number
+  /** More `VMS_*` settings (cluster mode: NATS URL, namespace, node id). */
+  readonly env?: Readonly<Record<string, string>>
 }) {
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const port = yield* freePort.pipe(Effect.mapError(failWith("free port")))
@@ -221,7 +224,8 @@ export const startNode = Effect.fn("NodeUnderTest.startNode")(function*(options:
     VMS_LOG_LEVEL: "warn",
     // To profile the node under load: VMS_BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof".
     ...(process.env.VMS_BENCH_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.VMS_BENCH_NODE_OPTIONS }),
-    ...(options.databaseUrl === undefined ? {} : { VMS_DATABASE_URL: options.databaseUrl })
+    ...(options.databaseUrl === undefined ? {} : { VMS_DATABASE_URL: options.databaseUrl }),
+    ...options.env
   }
   const handle = yield* spawner.spawn(ChildProcess.make(options.nodePath, [vmsEntry, "start"], {
     env,

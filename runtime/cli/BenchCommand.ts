@@ -5,18 +5,22 @@
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runApiBench } from "../../benchmarks/ApiBench.ts"
+import { runFailoverBench } from "../../benchmarks/FailoverBench.ts"
 import { runIngestBench } from "../../benchmarks/IngestBench.ts"
 import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
 import * as Logging from "../logging/Logging.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
-const scenarios = ["simulator", "ingest", "rpc", "events"] as const
+const scenarios = ["simulator", "ingest", "rpc", "events", "failover"] as const
 
 export const benchCommand = Command.make(
   "bench",
   {
     scenario: Argument.Literals("scenario", scenarios).pipe(Argument.withDescription(`one of: ${scenarios.join(", ")}`)),
-    cameras: Flag.Int("cameras").pipe(Flag.withDescription("number of camera streams (default 100)"), Flag.withDefault(100)),
+    cameras: Flag.Int("cameras").pipe(
+      Flag.withDescription("number of camera streams (default: simulator and ingest 100, failover 30)"),
+      Flag.optional
+    ),
     duration: Flag.Int("duration").pipe(
       Flag.withDescription("measurement window in seconds (default: simulator 30, ingest 60)"),
       Flag.optional
@@ -27,6 +31,7 @@ export const benchCommand = Command.make(
     ),
     clients: Flag.Int("clients").pipe(Flag.withDescription("events: WebSocket clients subscribed (default 1000)"), Flag.withDefault(1000)),
     concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("rpc: concurrent calls (default 64)"), Flag.withDefault(64)),
+    kills: Flag.Int("kills").pipe(Flag.withDescription("failover: nodes killed, one after another (default 10)"), Flag.withDefault(10)),
     resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("where results are written (default benchmarks/results)"), Flag.withDefault("benchmarks/results")),
     dataDir: configFlags.dataDir,
     ffmpegPath: configFlags.ffmpegPath
@@ -36,7 +41,7 @@ export const benchCommand = Command.make(
       const config = yield* decodeConfig({ dataDir: flags.dataDir, ffmpegPath: flags.ffmpegPath })
       const logging = Logging.layer(config.logLevel)
       const common = {
-        cameras: flags.cameras,
+        ...Option.match(flags.cameras, { onNone: () => ({}), onSome: (cameras) => ({ cameras }) }),
         ...Option.match(flags.duration, { onNone: () => ({}), onSome: (durationSeconds) => ({ durationSeconds }) }),
         ...Option.match(flags.warmup, { onNone: () => ({}), onSome: (warmupSeconds) => ({ warmupSeconds }) }),
         dataDir: config.dataDir,
@@ -48,6 +53,14 @@ export const benchCommand = Command.make(
           return yield* runSimulatorBench(common).pipe(Effect.asVoid, Effect.provide(logging))
         case "ingest":
           return yield* runIngestBench(common).pipe(Effect.asVoid, Effect.provide(logging))
+        case "failover":
+          return yield* runFailoverBench({
+            ...Option.match(flags.cameras, { onNone: () => ({}), onSome: (cameras) => ({ cameras }) }),
+            kills: flags.kills,
+            dataDir: config.dataDir,
+            ffmpegPath: config.ffmpegPath,
+            resultsDir: flags.resultsDir
+          }).pipe(Effect.scoped, Effect.asVoid, Effect.provide(logging))
         case "rpc":
         case "events":
           return yield* runApiBench({
@@ -66,6 +79,7 @@ export const benchCommand = Command.make(
   Command.withDescription("Run a benchmark scenario and write its results under benchmarks/results/"),
   Command.withExamples([
     { command: "vms bench simulator --cameras 100", description: "simulator CPU and memory per stream" },
+    { command: "vms bench failover --kills 10", description: "time from killing a node to its cameras online on the survivors" },
     { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" },
     { command: "vms bench rpc", description: "get_camera_status latency at 64 concurrent calls, typed /rpc and JSON-RPC /ws" },
     { command: "vms bench events --clients 1000", description: "status event fan-out latency to 1,000 WebSocket clients" }

@@ -33,7 +33,7 @@ export interface LeaseTiming {
   readonly marginMs: number
 }
 
-export const defaultLeaseTiming: LeaseTiming = { leaseMs: 2_500, marginMs: 500 }
+export const defaultLeaseTiming: LeaseTiming = { leaseMs: 2_000, marginMs: 400 }
 
 const maxMachineId = 1023
 

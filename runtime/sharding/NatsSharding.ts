@@ -65,7 +65,7 @@ export const layer = (options: NatsShardingOptions) => {
     // Lease renewal about every second; Sharding gives up a shard whose renewal fails within that.
     shardLockRefreshInterval: "1 second",
     shardLockExpiration: `${timing.leaseMs} millis`,
-    refreshAssignmentsInterval: "300 millis",
+    refreshAssignmentsInterval: "250 millis",
     entityMessagePollInterval: "500 millis",
     runnerJoinDebounce: "1 second",
     entityMaxIdleTime: "5 minutes",
