@@ -36,6 +36,8 @@ export interface LeaseTiming {
 export const defaultLeaseTiming: LeaseTiming = { leaseMs: 2_000, marginMs: 400 }
 
 const maxMachineId = 1023
+/** How long an acquisition waits for a lease whose holder left the membership to be released. */
+const leaverGraceMs = 750
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`. */
 const keyToken = (value: string) => value.replace(/[^A-Za-z0-9_=-]/g, "_")
@@ -84,6 +86,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
     const leases: LeaseTable = { deadlines: new Map() }
     /** The revision of the lease entry this node wrote last, per held shard. */
     const revisions = new Map<string, number>()
+    /** Addresses in the membership as last read. */
+    let members = new Set<string>()
     /** This node's runner entries, rewritten on every refresh. */
     const registered = new Map<string, RunnerEntry>()
 
@@ -150,10 +154,16 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           return revision !== undefined
         }
         drop(shardId)
-        const current = yield* decodeEntry(shards, key)
+        let current = yield* decodeEntry(shards, key)
+        // A holder that left the membership (stopping: it releases its leases right after its
+        // entities stop) is given a moment to release, rather than a whole acquisition round.
+        for (let waited = 0; current !== undefined && !members.has(keyToken(current.string())) && waited < leaverGraceMs; waited += 50) {
+          yield* Effect.sleep("50 millis")
+          current = yield* decodeEntry(shards, key)
+        }
         if (current !== undefined) {
-          // Someone's live lease; ours from a previous life of this address counts as free only
-          // once it ages out, since that process might still be running (frozen).
+          // Someone's live lease (ours from a previous life of this address counts as free only
+          // once it ages out: that process might still be running, frozen).
           return false
         }
         const revision = yield* attempt("take", () => shards.create(key, address)).pipe(
@@ -198,7 +208,9 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         const keys: Array<string> = []
         for await (const key of await runners.keys("runner.*")) keys.push(key)
         const entries = await Promise.all(keys.map((key) => runners.get(key)))
-        metrics.view.nodes = entries.filter((entry) => entry !== null && entry.operation === "PUT").length
+        const live = entries.filter((entry) => entry !== null && entry.operation === "PUT")
+        metrics.view.nodes = live.length
+        members = new Set(live.map((entry) => entry!.key.slice("runner.".length)))
         health.selfListed = [...registered.keys()].some((address) => keys.includes(runnerKey(address)))
         return entries.flatMap((entry): Array<readonly [string, boolean]> => {
           if (entry === null || entry.operation !== "PUT") return []
@@ -242,7 +254,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         }),
       acquire: (address, shardIds) =>
         Effect.forEach(shardIds, (shardId) => Effect.map(acquireOne(address, shardId), (ok) => ok ? shardId : undefined), {
-          concurrency: 64
+          // All at once: waits for leavers overlap instead of adding up.
+          concurrency: "unbounded"
         }).pipe(Effect.map((results) => results.filter((id) => id !== undefined))),
       refresh: (address, shardIds) =>
         Effect.gen(function*() {

@@ -17,7 +17,8 @@ export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scop
       await fs.chmod(dir, 0o755)
       return dir
     }),
-    (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
+    // Retries: a node killed at the end of a test may still be taking its ffmpegs down.
+    (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }))
   )
 
 /** A decoded config for an in-process test node. */

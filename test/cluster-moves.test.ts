@@ -1,0 +1,122 @@
+/**
+ * Planned moves in a cluster of real nodes: a node stopped with SIGTERM hands
+ * its cameras over with a short live interruption, a fourth node that joins
+ * gets a fair share, and a WebSocket subscriber on one node receives the
+ * status events of cameras owned by the others within 50 ms.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import WebSocket from "ws"
+import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
+import { addCamera, allOnline, type ClusterNode, doublePulled, ingestFfmpegs, startNode } from "./support/Cluster.ts"
+import { eventually } from "./support/Eventually.ts"
+import { natsUrl, testNamespace } from "./support/Nats.ts"
+import { testDatabaseUrl } from "./support/TestDatabase.ts"
+
+interface ReceivedStatus {
+  readonly cameraId: string
+  readonly status: string
+  readonly nodeId: string
+  readonly updatedAt: string
+  readonly receivedAt: number
+}
+
+/** A JSON-RPC 2.0 subscriber of `camera_status_update` on `node`, closed with the scope. */
+const subscribe = (node: ClusterNode) =>
+  Effect.gen(function*() {
+    const received: Array<ReceivedStatus> = []
+    yield* Effect.acquireRelease(
+      Effect.callback<WebSocket>((resume) => {
+        const socket = new WebSocket(`${node.baseUrl.replace("http", "ws")}/ws`)
+        socket.on("open", () =>
+          socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "subscribe", params: { events: ["camera_status_update"] } })))
+        socket.on("message", (data) => {
+          const message = JSON.parse(data.toString())
+          if (message.id === 1) resume(Effect.succeed(socket))
+          else if (message.method === "camera_status_update") received.push({ ...message.params, receivedAt: Date.now() })
+        })
+      }),
+      (socket) => Effect.sync(() => socket.terminate())
+    )
+    return received
+  })
+
+const setup = (cameraCount: number) =>
+  Effect.gen(function*() {
+    const simulator = yield* startTestSimulator({ cameras: cameraCount })
+    const prefix = `rtsp://127.0.0.1:${simulator.port}/`
+    const cluster = { natsUrl: yield* natsUrl, databaseUrl: yield* testDatabaseUrl, namespace: testNamespace() }
+    const nodes = yield* Effect.all(["m1", "m2", "m3"].map((id) => startNode(cluster, id)), { concurrency: "unbounded" })
+    // Subscribed on the first node before any camera exists: it sees every camera come online, on every node.
+    const events = yield* subscribe(nodes[0]!)
+    const cameraIds = Array.from({ length: cameraCount }, (_, i) => `cam${i}`)
+    yield* Effect.forEach(cameraIds, (id, i) => addCamera(nodes[0]!, id, `${prefix}cam${i}`), { concurrency: 4 })
+    const before = yield* allOnline(nodes[0]!, cameraIds, nodes.map((n) => n.id), 40_000)
+    return { cluster, prefix, nodes, cameraIds, before, events }
+  })
+
+describe("cluster moves", () => {
+  it.live("SIGTERM hands a node's cameras over with a short interruption; events cross nodes within 50 ms", () =>
+    Effect.gen(function*() {
+      const { prefix, nodes, cameraIds, before, events } = yield* setup(12)
+      const [leaving, watcher] = [nodes[2]!, nodes[0]!]
+      const itsCameras = before.filter((s) => s.nodeId === leaving.id).map((s) => s.cameraId)
+      assert.isAbove(itsCameras.length, 0)
+      const stoppedAt = Date.now()
+      process.kill(leaving.pid, "SIGTERM")
+      const survivors = nodes.filter((n) => n !== leaving)
+      yield* allOnline(watcher, cameraIds, survivors.map((n) => n.id), 20_000)
+      assert.strictEqual(yield* leaving.process.exited, 0)
+      assert.deepStrictEqual(doublePulled(yield* ingestFfmpegs(prefix)), [])
+      // Interruption, bounded from above: from the signal (the old pipeline ran until after it)
+      // to the first chunk on the new owner. About 0.5 s of it is the handover (the leases released
+      // and taken); the rest is the new ffmpeg's first 1 s chunk, which closes at the camera's next
+      // keyframe. The test bounds it loosely; `vms bench failover` and the note give the figures.
+      const back = itsCameras.map((cameraId) => {
+        const online = events.find((e) => e.cameraId === cameraId && e.status === "online" && e.nodeId !== leaving.id)
+        assert.isDefined(online, `${cameraId} came back online`)
+        return Date.parse(online!.updatedAt) - stoppedAt
+      })
+      yield* Effect.logInfo("handover").pipe(Effect.annotateLogs({ interruptionMs: back.join(",") }))
+      assert.isAtMost(Math.max(...back), 4_000, `live interruption per camera (ms): ${back.join(", ")}`)
+
+      // One change at a time on cameras of the other survivor: the watcher hears of each within 50 ms.
+      const other = survivors.find((n) => n !== watcher)!
+      const final = yield* allOnline(watcher, cameraIds, survivors.map((n) => n.id), 10_000)
+      const remoteCameras = final.filter((s) => s.nodeId === other.id).slice(0, 5).map((s) => s.cameraId)
+      assert.isAbove(remoteCameras.length, 0)
+      const delays: Array<number> = []
+      for (const cameraId of remoteCameras) {
+        const response = yield* Effect.promise(() =>
+          fetch(`${other.baseUrl}/api/v1/cameras/${cameraId}`, {
+            method: "PATCH",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ enabled: false })
+          }))
+        assert.strictEqual(response.status, 200)
+        const disabled = yield* eventually(`${cameraId} disabled event`, Effect.sync(() =>
+          events.find((e) => e.cameraId === cameraId && e.status === "disabled")), 5_000, 10)
+        delays.push(disabled.receivedAt - Date.parse(disabled.updatedAt))
+      }
+      yield* Effect.logInfo("remote events").pipe(Effect.annotateLogs({ delaysMs: delays.join(",") }))
+      assert.isAtMost(Math.max(...delays), 50, `event delays (ms): ${delays.join(", ")}`)
+    }).pipe(Effect.scoped), 120_000)
+
+  it.live("a fourth node that joins gets a fair share of the cameras", () =>
+    Effect.gen(function*() {
+      const { cluster, cameraIds, nodes } = yield* setup(24)
+      const joined = yield* startNode(cluster, "m4")
+      const all = [...nodes, joined]
+      const spread = yield* eventually("the new node runs a share of the cameras", Effect.map(
+        allOnline(nodes[0]!, cameraIds, all.map((n) => n.id), 30_000),
+        (statuses) => {
+          const counts = new Map<string, number>()
+          for (const s of statuses) counts.set(s.nodeId, (counts.get(s.nodeId) ?? 0) + 1)
+          return (counts.get("m4") ?? 0) >= 2 ? counts : undefined
+        }
+      ), 40_000, 500)
+      // A fair share: with 24 cameras on 4 nodes, the newcomer holds several, and nobody holds most.
+      assert.isAtLeast(spread.get("m4") ?? 0, 2, JSON.stringify([...spread]))
+      assert.isAtMost(Math.max(...spread.values()), 14, JSON.stringify([...spread]))
+    }).pipe(Effect.scoped), 150_000)
+})
