@@ -4,7 +4,6 @@
  */
 import { Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import type { NodeConfigShape } from "../config/NodeConfig.ts"
 import * as Logging from "../logging/Logging.ts"
 import * as Node from "../Node.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
@@ -12,16 +11,6 @@ import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 export class DemoInvalid extends Schema.TaggedError<DemoInvalid>()("DemoInvalid", {
   message: Schema.String
 }) {}
-
-/**
- * Settings that are decoded (so a typo fails early) but not acted on yet:
- * cluster mode (NATS) and S3 recording arrive later.
- */
-const unusedSettings = (config: NodeConfigShape): ReadonlyArray<string> =>
-  ([
-    ["VMS_NATS_URL", config.natsUrl as Option.Option<unknown>],
-    ["VMS_S3_ENDPOINT", config.s3Endpoint]
-  ] as const).filter(([, value]) => Option.isSome(value)).map(([name]) => name)
 
 const startFlags = {
   ...configFlags,
@@ -35,10 +24,6 @@ export const startCommand = Command.make("start", startFlags, ({ demo, ...flags 
   Effect.gen(function*() {
     const config = yield* decodeConfig(flags)
     return yield* Effect.gen(function*() {
-      const notYetUsed = unusedSettings(config)
-      if (notYetUsed.length > 0) {
-        yield* Effect.logWarning("settings with no effect in this version").pipe(Effect.annotateLogs({ variables: notYetUsed }))
-      }
       const demoCameras = Option.getOrUndefined(demo)
       if (demoCameras !== undefined && (demoCameras < 1 || demoCameras > 1000)) {
         return yield* new DemoInvalid({ message: `--demo: expected 1 to 1000 cameras, got ${demoCameras}` })

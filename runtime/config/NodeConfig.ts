@@ -84,6 +84,7 @@ export const fields = {
   s3ForcePathStyle: field({ env: "VMS_S3_FORCE_PATH_STYLE", flag: "s3-force-path-style", description: "path-style S3 addressing (MinIO, s3rver)", schema: BooleanFromString, default: "true" }),
   ffmpegPath: field({ env: "VMS_FFMPEG_PATH", flag: "ffmpeg-path", description: "ffmpeg binary (ffprobe is looked up beside it)", schema: NonEmpty, default: "ffmpeg" }),
   nodeId: field({ env: "VMS_NODE_ID", flag: "node-id", description: "this node's id in the cluster; the host name when unset", schema: Identifier }),
+  advertiseUrl: field({ env: "VMS_ADVERTISE_URL", flag: "advertise-url", description: "where other nodes reach this node's HTTP port (cluster mode: live requests for its cameras are forwarded there); http://<host>:<port> when unset", schema: UrlWithProtocols(["http:", "https:"]) }),
   cluster: field({ env: "VMS_CLUSTER", flag: "cluster", description: "namespace of NATS subjects and KV buckets", schema: Identifier, default: "vms" }),
   jwtSecret: field({ env: "VMS_JWT_SECRET", flag: "jwt-secret", description: "secret for signing access tokens and media URLs (32 characters or more)", schema: Schema.String.check(Schema.isMinLength(32)), secret: true }),
   bootstrapToken: field({ env: "VMS_BOOTSTRAP_TOKEN", flag: "bootstrap-token", description: "an admin API key accepted when set", schema: Schema.String.check(Schema.isMinLength(16)), secret: true }),

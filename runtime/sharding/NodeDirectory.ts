@@ -30,7 +30,10 @@ export class NodeDirectory extends Context.Service<NodeDirectory, {
       const address = server.address
       const host = NetAddress.isInetAddress(address) && !["0.0.0.0", "::"].includes(config.httpHost) ? config.httpHost : os.hostname()
       const port = NetAddress.isInetAddress(address) ? address.port : config.httpPort
-      const selfUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
+      const selfUrl = Option.getOrElse(
+        config.advertiseUrl,
+        () => `http://${host.includes(":") ? `[${host}]` : host}:${port}`
+      ).replace(/\/$/, "")
       const key = (id: string) => `node.${id.replace(/[^A-Za-z0-9_=-]/g, "_")}`
       yield* Effect.tryPromise(() => bucket.put(key(nodeId), selfUrl)).pipe(
         Effect.ignore,
