@@ -8,12 +8,11 @@
  * node), from the kill. The killed node is restarted and the cluster left to
  * rebalance before the next kill. Writes `failover.json` and `failover.md`.
  */
-import * as Os from "node:os"
 import { DateTime, Effect, Exit, FileSystem, Path, Schema, Scope } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { randomBytes } from "node:crypto"
 import WebSocket from "ws"
 import * as TestClip from "../protocols/rtsp/TestClip.ts"
+import { ffmpegVersion, machineFacts } from "./BenchMachine.ts"
 import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { type FailoverResults, type FailoverRun, toMarkdown } from "./FailoverBenchReport.ts"
 import * as NodeUnderTest from "./NodeUnderTest.ts"
@@ -81,13 +80,10 @@ export const runFailoverBench = Effect.fn("FailoverBench.run")(function*(input: 
   )
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const failure = (cause: unknown) => new FailoverBenchError({ reason: String(cause) })
   const startedAt = DateTime.formatIso(yield* DateTime.now)
   yield* TestClip.load({ dataDir: options.dataDir, ffmpegPath: options.ffmpegPath })
-  const ffmpegVersion = (yield* spawner.string(ChildProcess.make(options.ffmpegPath, ["-version"])).pipe(
-    Effect.mapError(failure)
-  )).split("\n")[0]!.trim()
+  const ffmpeg = yield* ffmpegVersion(options.ffmpegPath).pipe(Effect.mapError(failure))
   const databaseUrl = yield* benchDatabaseUrl
   if (databaseUrl === undefined) {
     return yield* new FailoverBenchError({ reason: "cluster mode needs a shared Postgres: none answers on 127.0.0.1:5432" })
@@ -190,7 +186,7 @@ export const runFailoverBench = Effect.fn("FailoverBench.run")(function*(input: 
     goalMs: 3_000,
     pass: notRecovered === 0 && percentile(all, 99) <= 5_000,
     runs,
-    machine: { cpus: Os.cpus().length, cpuModel: Os.cpus()[0]?.model ?? "unknown", kernel: `${Os.type()} ${Os.release()}`, node: process.version, ffmpeg: ffmpegVersion }
+    machine: machineFacts(ffmpeg)
   } satisfies FailoverResults
   yield* fs.makeDirectory(options.resultsDir, { recursive: true }).pipe(Effect.mapError(failure))
   yield* fs.writeFileString(path.join(options.resultsDir, "failover.json"), JSON.stringify(result, null, 2) + "\n").pipe(Effect.mapError(failure))

@@ -25,7 +25,7 @@ export interface FailoverResults {
   readonly goalMs: number
   readonly pass: boolean
   readonly runs: ReadonlyArray<FailoverRun>
-  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly kernel: string; readonly node: string; readonly ffmpeg: string }
+  readonly machine: { readonly cores: number; readonly cpuModel: string; readonly kernel: string; readonly node: string; readonly ffmpeg: string }
 }
 
 const ms = (value: number | null) => value === null ? "—" : `${(value / 1000).toFixed(2)} s`
@@ -71,7 +71,7 @@ export const toMarkdown = (r: FailoverResults): string =>
     "",
     "## Machine",
     "",
-    `- ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.kernel}`,
+    `- ${r.machine.cores} cores (${r.machine.cpuModel}), Linux ${r.machine.kernel}`,
     `- Node ${r.machine.node}`,
     `- ${r.machine.ffmpeg}`,
     `- run started ${r.startedAt}`,

@@ -7,10 +7,9 @@
  * Merges the run into `ingest.json` and rewrites `ingest.md`. The method is
  * written out in the Markdown (IngestBenchReport).
  */
-import * as Os from "node:os"
 import { DateTime, Effect, FileSystem, Path, Schema } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as TestClip from "../protocols/rtsp/TestClip.ts"
+import { clipFacts, ffmpegVersion, machineFacts } from "./BenchMachine.ts"
 import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { IngestResults, type IngestRun, toMarkdown, withRun } from "./IngestBenchReport.ts"
 import { jpegSize } from "../protocols/jpeg/JpegSize.ts"
@@ -83,7 +82,6 @@ export const runIngestBench = Effect.fn("IngestBench.run")(function*(input: type
   )
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const failure = (cause: unknown) => new IngestBenchError({ reason: String(cause) })
   const startedAt = DateTime.formatIso(yield* DateTime.now)
   const n = options.cameras
@@ -92,9 +90,7 @@ export const runIngestBench = Effect.fn("IngestBench.run")(function*(input: type
   // Encode/load the clip here, so the simulator process only reads the cache.
   const clip = yield* TestClip.load({ dataDir: options.dataDir, ffmpegPath: options.ffmpegPath })
   const ticksPerSecond = yield* clockTicksPerSecond
-  const ffmpegVersion = (yield* spawner.string(ChildProcess.make(options.ffmpegPath, ["-version"])).pipe(
-    Effect.mapError(failure)
-  )).split("\n")[0]!.trim()
+  const ffmpeg = yield* ffmpegVersion(options.ffmpegPath).pipe(Effect.mapError(failure))
 
   const databaseUrl = yield* benchDatabaseUrl
   const simulator = yield* NodeUnderTest.startSimulator({ ...options })
@@ -268,19 +264,8 @@ export const runIngestBench = Effect.fn("IngestBench.run")(function*(input: type
         stalled.length <= Budget.stalled,
       snapshotPass: sizeMatches === options.snapshotRequests && snapshotLatency.p95 <= Budget.snapshotP95Ms
     },
-    machine: {
-      node: process.version,
-      ffmpeg: ffmpegVersion,
-      cores: Os.cpus().length,
-      cpuModel: Os.cpus()[0]?.model ?? "unknown",
-      kernel: Os.release()
-    },
-    clip: {
-      width: clip.width,
-      height: clip.height,
-      fps: clip.fps,
-      bitrateKbps: (clip.frames.reduce((sum, frame) => sum + frame.payloadOctets, 0) * 8 * clip.fps) / clip.frames.length / 1000
-    }
+    machine: machineFacts(ffmpeg),
+    clip: clipFacts(clip)
   }
 
   yield* fs.makeDirectory(options.resultsDir, { recursive: true }).pipe(Effect.mapError(failure))

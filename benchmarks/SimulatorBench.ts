@@ -6,11 +6,11 @@
  * window while checking that every client keeps receiving at ~15 fps. Writes
  * `simulator.json` and `simulator.md` into the results directory.
  */
-import * as Os from "node:os"
 import { fileURLToPath } from "node:url"
 import { DateTime, Effect, FileSystem, Path, Schedule, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as TestClip from "../protocols/rtsp/TestClip.ts"
+import { clipFacts, ffmpegVersion, machineFacts } from "./BenchMachine.ts"
 import { freePort } from "../runtime/net/FreePort.ts"
 import { pull, type PullProgress } from "../protocols/rtsp/testing/FfmpegPull.ts"
 import { clockTicksPerSecond, cpuPercent, type ProcessSample, sampleProcess } from "./ProcessSampler.ts"
@@ -68,16 +68,14 @@ export const runSimulatorBench = Effect.fn("SimulatorBench.run")(function*(input
   )
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const startedAt = DateTime.formatIso(yield* DateTime.now)
   const benchFailure = (cause: unknown) => new SimulatorBenchError({ reason: String(cause) })
 
   // Encode/load the clip here, so the simulator process only reads the cache.
   const clip = yield* TestClip.load({ dataDir: options.dataDir, ffmpegPath: options.ffmpegPath })
   const ticksPerSecond = yield* clockTicksPerSecond
-  const ffmpegVersion = (yield* spawner.string(ChildProcess.make(options.ffmpegPath, ["-version"])).pipe(
-    Effect.mapError(benchFailure)
-  )).split("\n")[0]!.trim()
+  const ffmpeg = yield* ffmpegVersion(options.ffmpegPath).pipe(Effect.mapError(benchFailure))
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const port = yield* freePort.pipe(Effect.mapError(benchFailure))
   const controlPort = yield* freePort.pipe(Effect.mapError(benchFailure))
 
@@ -181,21 +179,8 @@ export const runSimulatorBench = Effect.fn("SimulatorBench.run")(function*(input
       cpuPercentPerStream: BudgetPercentPerStream,
       pass: cpu / options.cameras <= BudgetPercentPerStream && fps.every((value) => value >= StalledBelowFps)
     },
-    machine: {
-      node: process.version,
-      ffmpeg: ffmpegVersion,
-      cores: Os.cpus().length,
-      cpuModel: Os.cpus()[0]?.model ?? "unknown",
-      kernel: Os.release()
-    },
-    clip: {
-      width: clip.width,
-      height: clip.height,
-      fps: clip.fps,
-      bitrateKbps: (clip.frames.reduce((sum, frame) => sum + frame.payloadOctets, 0) * 8 * clip.fps) /
-        clip.frames.length / 1000,
-      gopFrames: clip.gopFrames
-    }
+    machine: machineFacts(ffmpeg),
+    clip: { ...clipFacts(clip), gopFrames: clip.gopFrames }
   }
 
   const json = yield* Schema.encodeEffect(SimulatorBenchResult)(result).pipe(Effect.mapError(benchFailure))
