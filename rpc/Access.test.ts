@@ -192,7 +192,7 @@ describe("access control", () => {
       assert.include(late.text, "expired")
     }))
 
-  it.live("refresh tokens rotate; reusing one revokes the family", () =>
+  it.live("refresh tokens rotate; reusing one revokes the family; password guessing is limited", () =>
     Effect.gen(function*() {
       const { rest, user } = yield* setup()
       const a = yield* user("alice", "operator", "a")
@@ -209,6 +209,15 @@ describe("access control", () => {
       assert.strictEqual(wrong.status, 401)
       const nobody = yield* rest("POST", "/api/v1/auth/login", {}, { username: "nobody", password })
       assert.strictEqual(nobody.status, 401)
+      // Password guessing: 10 attempts a minute per username, then 429 with Retry-After.
+      const statuses: Array<number> = []
+      for (let i = 0; i < 10; i++) {
+        statuses.push((yield* rest("POST", "/api/v1/auth/login", {}, { username: "mallory", password: `guess ${i}` })).status)
+      }
+      assert.deepStrictEqual(statuses, Array.from({ length: 10 }, () => 401))
+      const limited = yield* rest("POST", "/api/v1/auth/login", {}, { username: "mallory", password: "guess 10" })
+      assert.strictEqual(limited.status, 429, limited.text)
+      assert.isAtLeast(Number(limited.headers.get("retry-after")), 1)
     }))
 
   it.live("API tokens: hashed at rest, camera scope, revocation", () =>

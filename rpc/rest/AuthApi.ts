@@ -8,6 +8,10 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/ht
 import { Role } from "../../runtime/auth/Principal.ts"
 import { CameraId, isPrintable } from "../../runtime/cameras/CameraModel.ts"
 import { AgencyNotFoundError, CameraNotFoundError, envelope } from "./CamerasApi.ts"
+import { RateLimitedError } from "./RestAuth.ts"
+
+/** Password guesses allowed per username and minute. */
+export const loginAttemptsPerMinute = 10
 import { ErrorReporter } from "effect"
 
 const Name = Schema.String.check(
@@ -113,8 +117,8 @@ export class AuthApi extends HttpApiGroup.make("auth")
     HttpApiEndpoint.post("login", "/auth/login", {
       payload: Schema.Struct({ username: Name, password: Secret }),
       success: Session,
-      error: InvalidCredentialsError
-    }),
+      error: [InvalidCredentialsError, RateLimitedError]
+    }).annotate(OpenApi.Description, `At most ${loginAttemptsPerMinute} attempts a minute per username, then 429 with Retry-After`),
     HttpApiEndpoint.post("refresh", "/auth/refresh", {
       payload: Schema.Struct({ refreshToken: Secret }),
       success: Session,

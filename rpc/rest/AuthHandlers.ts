@@ -5,6 +5,7 @@
  * setup mode (`Authenticator.credentialsChanged`).
  */
 import { Effect, Option } from "effect"
+import { HttpEffect, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import * as AccessTokens from "../../runtime/auth/AccessTokens.ts"
 import { Authenticator } from "../../runtime/auth/Authenticator.ts"
@@ -14,7 +15,9 @@ import { CurrentPrincipal } from "../../runtime/auth/Principal.ts"
 import { SigningSecret } from "../../runtime/auth/SigningSecret.ts"
 import { AuditLog } from "../../runtime/audit/AuditLog.ts"
 import { MediaToken } from "../../runtime/recording/MediaToken.ts"
-import { ConflictError, InvalidCredentialsError, TokenNotFoundError } from "./AuthApi.ts"
+import { ConflictError, InvalidCredentialsError, loginAttemptsPerMinute, TokenNotFoundError } from "./AuthApi.ts"
+import { RateLimitedError } from "./RestAuth.ts"
+import { RateLimiter } from "../../runtime/auth/RateLimiter.ts"
 import { AgencyNotFoundError, failWith, InternalError, RequestId } from "./CamerasApi.ts"
 import type { Api } from "./RestApi.ts"
 
@@ -55,6 +58,7 @@ export const authLayer = (api: typeof Api) =>
     Effect.fn(function*(handlers) {
       const store = yield* CredentialStore
       const secret = yield* SigningSecret
+      const limiter = yield* RateLimiter
       const decoy = yield* decoyHash
 
       const session = (user: UserRecord, familyId?: string, refreshToken?: string) =>
@@ -66,6 +70,13 @@ export const authLayer = (api: typeof Api) =>
 
       return handlers.handleAll({
         login: Effect.fn("AuthApi.login")(function*({ payload }) {
+          const attempt = yield* limiter.take(`login:${payload.username}`, loginAttemptsPerMinute)
+          if (!attempt.allowed) {
+            yield* HttpEffect.appendPreResponseHandler((_request, response) =>
+              Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(attempt.retryAfterSeconds)))
+            )
+            return yield* failWith(RateLimitedError, `too many login attempts for '${payload.username}'; retry in ${attempt.retryAfterSeconds} s`)
+          }
           const user = yield* store.userByName(payload.username).pipe(Effect.catchTag("CredentialStoreError", internal))
           const ok = yield* Passwords.verify(payload.password, Option.isSome(user) ? user.value.passwordHash : decoy)
           if (Option.isNone(user) || !ok || user.value.disabled) return yield* invalidCredentials()
