@@ -25,6 +25,8 @@ import * as Logging from "./logging/Logging.ts"
 import { CameraMetrics } from "./metrics/CameraMetrics.ts"
 import { Metrics } from "./metrics/Metrics.ts"
 import * as RestApi from "../rpc/rest/RestApi.ts"
+import { MediaToken } from "./recording/MediaToken.ts"
+import * as RecordingIndex from "./recording/RecordingIndex.ts"
 import * as ClientApi from "../rpc/ClientApi.ts"
 import * as ClusterMode from "./sharding/ClusterMode.ts"
 
@@ -71,7 +73,9 @@ const routes = (options: NodeOptions) =>
   ).pipe(
     Layer.provide(ClusterMode.ownerProxy),
     Layer.provideMerge(ActorCameraControl.layer),
-    Layer.provideMerge(ClientApi.authServices)
+    Layer.provideMerge(ClientApi.authServices),
+    // Signed media URLs and the RPC recording listing.
+    Layer.provideMerge(Layer.mergeAll(MediaToken.layer, RecordingIndex.layer))
   )
 
 /** Registered once every route is on the router: until then `/health/ready` says the API is starting. */
