@@ -23,7 +23,7 @@ export class IngestBenchOptions extends Schema.Class<IngestBenchOptions>("vms/be
   ),
   /** Measurement window. */
   durationSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(4)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(60))),
-  warmupSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(15))),
+  warmupSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(45))),
   /** Idle measurement before any camera is added. */
   baselineSeconds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(2)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(20))),
   snapshotRequests: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).pipe(Schema.withDecodingDefaultKey(Effect.succeed(100))),

@@ -5,9 +5,12 @@
  * is still starting). Cluster mode swaps the sharding layer; nothing else.
  */
 import { NodeServices } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { CameraLayer } from "../actors/Camera.ts"
 import * as FleetKeeper from "../actors/FleetKeeper.ts"
+import * as RecordingKeeper from "../actors/RecordingKeeper.ts"
+import { RecordingSegmenterLayer } from "../actors/RecordingSegmenter.ts"
+import * as RetentionSweeper from "../actors/RetentionSweeper.ts"
 import * as ActorCameraControl from "./cameras/ActorCameraControl.ts"
 import * as CameraStore from "./cameras/CameraStore.ts"
 import { DataDir } from "./config/DataDir.ts"
@@ -18,20 +21,29 @@ import { SpawnPacer } from "./ffmpeg/SpawnPacer.ts"
 import { Readiness } from "./health/Readiness.ts"
 import * as HttpServer from "./http/HttpServer.ts"
 import * as LiveRoutes from "./http/LiveRoutes.ts"
+import * as ExportRoutes from "./http/ExportRoutes.ts"
+import * as PlaybackRoutes from "./http/PlaybackRoutes.ts"
 import * as PlayerRoutes from "./http/PlayerRoutes.ts"
+import * as RecordedMediaGuard from "./http/RecordedMediaGuard.ts"
 import * as Demo from "./demo/Demo.ts"
 import { LiveRegistry } from "./live/LiveRegistry.ts"
 import * as Logging from "./logging/Logging.ts"
 import { CameraMetrics } from "./metrics/CameraMetrics.ts"
 import { Metrics } from "./metrics/Metrics.ts"
-import * as RestApi from "../rpc/rest/RestApi.ts"
+import { RecordingMetrics } from "./metrics/RecordingMetrics.ts"
+import * as Exporter from "./recording/Exporter.ts"
+import * as FilesystemSegmentStore from "./recording/FilesystemSegmentStore.ts"
 import { MediaToken } from "./recording/MediaToken.ts"
 import * as RecordingIndex from "./recording/RecordingIndex.ts"
+import * as S3SegmentStore from "./recording/S3SegmentStore.ts"
+import { SegmentStore } from "./recording/SegmentStore.ts"
+import * as SegmentUploader from "./recording/SegmentUploader.ts"
+import * as RestApi from "../rpc/rest/RestApi.ts"
 import * as ClientApi from "../rpc/ClientApi.ts"
 import * as ClusterMode from "./sharding/ClusterMode.ts"
 
 /** Dependencies `/health/ready` waits for until their layers register a check. */
-const startingDependencies = ["database", "shards", "api"]
+const startingDependencies = ["database", "store", "shards", "api"]
 
 const foundation = (config: NodeConfigShape) => {
   const configLayer = Layer.succeed(NodeConfig, config)
@@ -54,8 +66,36 @@ const cameraServices = Layer.mergeAll(
   CameraMetrics.layer
 )
 
+/** Recordings go to S3 when `VMS_S3_ENDPOINT` is set, to `<data>/recordings` otherwise. */
+const segmentStore = Layer.unwrap(
+  Effect.map(NodeConfig, (config): Layer.Layer<SegmentStore, never, NodeConfig | DataDir> =>
+    Option.isSome(config.s3Endpoint) ? S3SegmentStore.layer : FilesystemSegmentStore.layer)
+)
+
+/** The store's readiness check. */
+const storeReady = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const readiness = yield* Readiness
+    const store = yield* SegmentStore
+    yield* readiness.register("store", store.check)
+  })
+)
+
+/** What recording segmenters use on this node: the segment store, the index, the spool's uploader. */
+const recordingServices = Layer.mergeAll(SegmentUploader.layer, storeReady).pipe(
+  Layer.provideMerge(Layer.mergeAll(segmentStore, RecordingIndex.layer, RecordingMetrics.layer))
+)
+
 /** The actors and singletons this node runs, on the sharding layer of its mode. */
-const actors = Layer.mergeAll(CameraLayer, FleetKeeper.layer()).pipe(Layer.provideMerge(ClusterMode.sharding))
+const actors = Layer.mergeAll(
+  CameraLayer,
+  RecordingSegmenterLayer,
+  FleetKeeper.layer(),
+  RecordingKeeper.layer(),
+  RetentionSweeper.layer
+).pipe(
+  Layer.provideMerge(ClusterMode.sharding)
+)
 
 export interface NodeOptions {
   /** `vms start --demo N`: an in-process simulator with N registered cameras. */
@@ -67,15 +107,16 @@ const routes = (options: NodeOptions) =>
   Layer.mergeAll(
     LiveRoutes.layer,
     PlayerRoutes.layer,
+    // Recorded media needs credentials (or a signed URL); exports are audited.
+    PlaybackRoutes.layer.pipe(Layer.provide(RecordedMediaGuard.layer)),
+    ExportRoutes.layer.pipe(Layer.provide(RecordedMediaGuard.layer)),
     RestApi.layer,
     ClientApi.layer,
     options.demoCameras === undefined || options.demoCameras <= 0 ? Layer.empty : Demo.layer(options.demoCameras)
   ).pipe(
     Layer.provide(ClusterMode.ownerProxy),
-    Layer.provideMerge(ActorCameraControl.layer),
-    Layer.provideMerge(ClientApi.authServices),
-    // Signed media URLs and the RPC recording listing.
-    Layer.provideMerge(Layer.mergeAll(MediaToken.layer, RecordingIndex.layer))
+    Layer.provideMerge([ActorCameraControl.layer, MediaToken.layer, Exporter.layer]),
+    Layer.provideMerge(ClientApi.authServices)
   )
 
 /** Registered once every route is on the router: until then `/health/ready` says the API is starting. */
@@ -88,6 +129,7 @@ const services = (options: NodeOptions) =>
   apiReady.pipe(
     Layer.provideMerge(routes(options)),
   Layer.provideMerge(actors),
+  Layer.provideMerge(recordingServices),
   Layer.provideMerge(cameraServices),
   Layer.provideMerge(Database.layer)
 )

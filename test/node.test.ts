@@ -55,7 +55,7 @@ describe("vms start on embedded defaults", () => {
       const [, readyMs] = yield* timed(waitReady(baseUrl, 20_000))
       assert.isBelow(readyMs, 20_000)
       const ready = JSON.parse((yield* get(`${baseUrl}/health/ready`)).body)
-      assert.deepStrictEqual(ready.checks.map((c: { name: string }) => c.name), ["api", "database", "shards"])
+      assert.deepStrictEqual(ready.checks.map((c: { name: string }) => c.name), ["api", "database", "shards", "store"])
 
       const live = yield* get(`${baseUrl}/health/live`)
       assert.strictEqual(live.status, 200)

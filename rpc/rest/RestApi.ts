@@ -43,9 +43,13 @@ import type { RateLimiter } from "../../runtime/auth/RateLimiter.ts"
 import type { SigningSecret } from "../../runtime/auth/SigningSecret.ts"
 import type { ApiMetrics } from "../../runtime/metrics/ApiMetrics.ts"
 import type { MediaToken } from "../../runtime/recording/MediaToken.ts"
+import { RecordingsApi } from "./RecordingsApi.ts"
+import * as RecordingsHandlers from "./RecordingsHandlers.ts"
+import type { RecordingIndex } from "../../runtime/recording/RecordingIndex.ts"
 
 export class Api extends HttpApi.make("vms")
   .add(CamerasApi.middleware(RestAuth))
+  .add(RecordingsApi.middleware(RestAuth))
   .add(AuthApi)
   .add(TokensApi.middleware(RestAuth))
   .add(UsersApi.middleware(RestAuth))
@@ -190,6 +194,7 @@ export const layer: Layer.Layer<
   | ApiMetrics
   | AuditLog
   | MediaToken
+  | RecordingIndex
   | HttpRouter.HttpRouter
   | Etag.Generator
   | HttpPlatform.HttpPlatform
@@ -201,6 +206,7 @@ export const layer: Layer.Layer<
   Layer.provide(AuthHandlers.tokensLayer(Api)),
   Layer.provide(AuthHandlers.usersLayer(Api)),
   Layer.provide(AuthHandlers.mediaLayer(Api)),
+  Layer.provide(RecordingsHandlers.layer(Api)),
   Layer.provide(RestAuthLayer.layer),
   Layer.provide(boundaryLayer)
 )

@@ -6,6 +6,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Camera } from "../../actors/Camera.ts"
+import { RecordingSegmenter } from "../../actors/RecordingSegmenter.ts"
 import { CameraControl, CameraUnavailable } from "./CameraControl.ts"
 
 const transportErrors = ["MailboxFull", "AlreadyProcessingMessage", "PersistenceError", "EntityNotAssignedToRunner"] as const
@@ -14,6 +15,7 @@ export const layer = Layer.effect(
   CameraControl,
   Effect.gen(function*() {
     const clientFor = yield* Camera.client
+    const segmenterFor = yield* RecordingSegmenter.client
     const unavailable = (cameraId: string) => <A, E extends { readonly _tag: string }, R>(
       effect: Effect.Effect<A, E, R>
     ) =>
@@ -29,11 +31,17 @@ export const layer = Layer.effect(
         )
       )
     return CameraControl.of({
+      // The camera first (recording follows its live stream), then its recording segmenter.
       reconcile: (cameraId) =>
         clientFor(cameraId).Reconcile().pipe(
           unavailable(cameraId),
           Effect.catchTag("CameraStoreError", (error) =>
-            Effect.fail(new CameraUnavailable({ cameraId, message: error.message })))
+            Effect.fail(new CameraUnavailable({ cameraId, message: error.message }))),
+          Effect.andThen(segmenterFor(cameraId).Reconcile().pipe(
+            unavailable(cameraId),
+            Effect.catchTag("RecorderStoreError", (error) =>
+              Effect.fail(new CameraUnavailable({ cameraId, message: error.message })))
+          ))
         ),
       status: (cameraId) => clientFor(cameraId).GetStatus().pipe(unavailable(cameraId)),
       snapshot: (cameraId) => clientFor(cameraId).TakeSnapshot().pipe(unavailable(cameraId))

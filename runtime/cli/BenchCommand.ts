@@ -26,7 +26,7 @@ export const benchCommand = Command.make(
       Flag.optional
     ),
     warmup: Flag.Int("warmup").pipe(
-      Flag.withDescription("warm-up before measuring, in seconds (default: simulator 10, ingest 15)"),
+      Flag.withDescription("warm-up before measuring, in seconds (default: simulator 10, ingest 45)"),
       Flag.optional
     ),
     clients: Flag.Int("clients").pipe(Flag.withDescription("events: WebSocket clients subscribed (default 1000)"), Flag.withDefault(1000)),

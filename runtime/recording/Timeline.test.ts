@@ -11,11 +11,13 @@ describe("Timeline", () => {
       { startMs: 260_000, endMs: 320_000 }
     ], 30_000, 400_000)
     assert.deepStrictEqual(timeline.recorded, [
-      { startMs: 30_000, endMs: 150_000 },
+      { startMs: 30_000, endMs: 120_000 },
+      { startMs: 120_300, endMs: 150_000 },
       { startMs: 155_000, endMs: 200_000 },
       { startMs: 260_000, endMs: 320_000 }
     ])
     assert.deepStrictEqual(timeline.gaps, [
+      { startMs: 120_000, endMs: 120_300 },
       { startMs: 150_000, endMs: 155_000 },
       { startMs: 200_000, endMs: 260_000 },
       { startMs: 320_000, endMs: 400_000 }

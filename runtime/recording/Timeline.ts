@@ -1,6 +1,7 @@
 /**
  * A camera's timeline over `[fromMs, toMs)`: the recorded spans (segments
- * that follow each other within `gapToleranceMs` merged into one) and the
+ * that abut merged into one: segments of one ffmpeg run abut exactly, so
+ * any space between two is time that was not recorded) and the
  * gaps between them, before the first and after the last, clipped to the
  * range. Pure; the rows come from the index in start order.
  */
@@ -15,7 +16,7 @@ export interface Timeline {
   readonly gaps: ReadonlyArray<Interval>
 }
 
-export const gapToleranceMs = 500
+export const gapToleranceMs = 0
 
 export const build = (segments: ReadonlyArray<Interval>, fromMs: number, toMs: number): Timeline => {
   const recorded: Array<{ startMs: number; endMs: number }> = []
