@@ -12,6 +12,8 @@ import { Authenticator } from "../runtime/auth/Authenticator.ts"
 import * as CredentialStore from "../runtime/auth/CredentialStore.ts"
 import * as RateLimiter from "../runtime/auth/RateLimiter.ts"
 import { SigningSecret } from "../runtime/auth/SigningSecret.ts"
+import { EventSubscriptions } from "./EventSubscriptions.ts"
+import { JsonRpcSinks } from "./JsonRpcSinks.ts"
 import * as ApiDocs from "./rest/ApiDocs.ts"
 import * as RpcAuth from "./RpcAuth.ts"
 import * as RpcRoutes from "./RpcRoutes.ts"
@@ -34,4 +36,4 @@ export const authServices = countFailures.pipe(
 export const layer = Layer.mergeAll(
   RpcRoutes.layer.pipe(Layer.provide(Layer.mergeAll(VmsHandlers.layer, RpcAuth.layer))),
   ApiDocs.layer
-)
+).pipe(Layer.provide(Layer.mergeAll(EventSubscriptions.layer, JsonRpcSinks.layer)))

@@ -33,6 +33,8 @@ import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Rpc, type RpcGroup, RpcSerialization, RpcServer } from "effect/rpc"
 import type { FromServerEncoded } from "effect/rpc/RpcMessage"
 import { bodyParseOptions } from "../runtime/cameras/CameraModel.ts"
+import type { JsonRpcSinks } from "./JsonRpcSinks.ts"
+import { sinkHeader } from "./JsonRpcSinks.ts"
 import { domainErrorCodes } from "./VmsRpcs.ts"
 
 export const codes = {
@@ -71,6 +73,9 @@ interface Pending {
 
 interface Connection {
   readonly write: (frame: string) => Effect.Effect<void>
+  /** Subscriptions answered on this connection; notifications for others wait in `early`. */
+  readonly announced: Set<string>
+  readonly early: Map<string, Array<string>>
   /** Sent with every call: the upgrade request's, then the `authenticate` call's credentials. */
   headers: ReadonlyArray<[string, string]>
   readonly pending: Map<number, Pending>
@@ -85,6 +90,8 @@ export interface Options {
   readonly authenticate?: Authenticate | undefined
   /** Called with +1 / -1 as connections open and close (for `vms_ws_connections`). */
   readonly onConnection?: ((delta: 1 | -1) => void) | undefined
+  /** Where `subscribe` may deliver encoded notifications straight to this protocol's sockets. */
+  readonly sinks?: JsonRpcSinks["Service"] | undefined
 }
 
 const response = (id: JsonRpcId, body: { readonly result: unknown } | { readonly error: JsonRpcError }) => ({
@@ -328,8 +335,16 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
             const { _tag, ...fields } = value as { readonly _tag: string }
             if (!pending.answered) {
               pending.answered = true
-              pending.subscription = typeof value.subscription === "string" ? value.subscription : undefined
-              return answer(connection, pending.batch, response(pending.id, { result: fields }))
+              const subscription = typeof value.subscription === "string" ? value.subscription : undefined
+              pending.subscription = subscription
+              const answered = answer(connection, pending.batch, response(pending.id, { result: fields }))
+              if (subscription === undefined) return answered
+              return Effect.andThen(answered, Effect.suspend(() => {
+                connection.announced.add(subscription)
+                const waiting = connection.early.get(subscription) ?? []
+                connection.early.delete(subscription)
+                return Effect.forEach(waiting, (frame) => connection.write(frame), { discard: true })
+              }))
             }
             const params = pending.subscription === undefined ? fields : { subscription: pending.subscription, ...fields }
             return writeJson(connection, { jsonrpc: "2.0", method: _tag, params })
@@ -397,18 +412,39 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
       const clientId = nextClientId++
       const connection: Connection = {
         write: (frame) => Effect.ignore(writer.write(frame)),
+        announced: new Set(),
+        early: new Map(),
         headers: Object.entries(request.headers).filter(([name]) =>
           name === "authorization" || name === "x-api-key" || name === "x-forwarded-for" || name === "x-vms-loopback"
-        ),
+        ).concat(options.sinks === undefined ? [] : [[sinkHeader, options.sinks.proof]]),
         pending: new Map()
       }
       connections.set(clientId, connection)
+      if (options.sinks !== undefined) {
+        const runFork = Effect.runForkWith(yield* Effect.context<never>())
+        options.sinks.sinks.set(clientId, {
+          notify: (subscription, method, fieldsJson) => {
+            const params = fieldsJson === "{}"
+              ? `{"subscription":${JSON.stringify(subscription)}}`
+              : `{"subscription":${JSON.stringify(subscription)},${fieldsJson.slice(1)}`
+            const frame = `{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":${params}}`
+            if (!connection.announced.has(subscription)) {
+              const waiting = connection.early.get(subscription)
+              if (waiting === undefined) connection.early.set(subscription, [frame])
+              else if (waiting.length < 1_024) waiting.push(frame)
+              return
+            }
+            runFork(connection.write(frame))
+          }
+        })
+      }
       clientIds.add(clientId)
       options.onConnection?.(1)
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           connections.delete(clientId)
           clientIds.delete(clientId)
+          options.sinks?.sinks.delete(clientId)
           options.onConnection?.(-1)
         }).pipe(Effect.andThen(Queue.offer(disconnects, clientId)))
       )

@@ -12,6 +12,7 @@ import type { Scope } from "effect"
 import { Authenticator, isLoopback } from "../runtime/auth/Authenticator.ts"
 import { ApiMetrics } from "../runtime/metrics/ApiMetrics.ts"
 import * as JsonRpcProtocol from "./JsonRpcProtocol.ts"
+import { JsonRpcSinks } from "./JsonRpcSinks.ts"
 import { loopbackHeader, loopbackProof } from "./RpcAuth.ts"
 import { VmsRpcs } from "./VmsRpcs.ts"
 
@@ -44,6 +45,7 @@ export const layer = Layer.effectDiscard(
     yield* router.add("GET", "/rpc", markLoopback(counted("/rpc", typed)))
 
     const jsonRpc = yield* JsonRpcProtocol.make(VmsRpcs, {
+      sinks: yield* JsonRpcSinks,
       authenticate: (headers) =>
         authenticator.authenticate({
           header: (name) => headers.find(([key]) => key === name)?.[1],

@@ -5,13 +5,14 @@
  * logged in full, answered as `InternalError` with an id to find the log
  * line. URLs leave only masked.
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option, Queue, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { CameraStatus } from "../actors/CameraProtocol.ts"
 import { CameraControl } from "../runtime/cameras/CameraControl.ts"
 import { type CameraCreate, CameraView, maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
-import { EventBus, type VmsEvent } from "../runtime/events/EventBus.ts"
+import { EventSubscriptions, type Notification } from "./EventSubscriptions.ts"
+import { JsonRpcSinks, sinkHeader } from "./JsonRpcSinks.ts"
 import { AuditLog } from "../runtime/audit/AuditLog.ts"
 import { RecordingIndex } from "../runtime/recording/RecordingIndex.ts"
 import { rangeProblem, RecordingView } from "../runtime/recording/RecordingModel.ts"
@@ -50,39 +51,14 @@ const masked = <E extends { readonly message: string }>(error: E): E => {
 
 const defaultPageSize = 100
 
-/** The notification an event becomes, or undefined when it is not one a subscriber can see. */
-const toItem = (event: VmsEvent): Exclude<SubscriptionItem, { readonly _tag: "subscribed" }> | undefined => {
-  switch (event._tag) {
-    case "CameraStatusChanged": {
-      const status = event.status
-      return {
-        _tag: "camera_status_update",
-        ...status,
-        reason: status.reason === null ? null : maskUrlsIn(status.reason)
-      }
-    }
-    case "RecordingStatusChanged":
-      return {
-        _tag: "recording_status_update",
-        cameraId: event.cameraId,
-        recording: event.recording,
-        nodeId: event.nodeId,
-        at: event.at
-      }
-    case "RecordingAlert":
-      return { _tag: "alert", kind: event.kind, message: event.message, nodeId: event.nodeId, cameraId: null, at: event.at }
-  }
-}
-
-type Notification = Exclude<SubscriptionItem, { readonly _tag: "subscribed" }>
-
 let subscriptionCounter = 0
 
 export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
   const store = yield* CameraStore
   const control = yield* CameraControl
   const index = yield* RecordingIndex
-  const bus = yield* EventBus
+  const subscriptions = yield* EventSubscriptions
+  const sinks = yield* JsonRpcSinks
   const auditLog = yield* AuditLog
   const audit = (principal: Principal, action: string, cameraId: string, details: Record<string, unknown> = {}) =>
     auditLog.record(principal, { action, targetType: "camera", targetId: cameraId, details: { ...details, via: "rpc" } })
@@ -134,27 +110,6 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
     yield* audit(principal, recording ? "recording.start" : "recording.stop", cameraId)
     return CameraView.fromRecord(updated.value)
   })
-
-  /**
-   * Whether an event's camera is visible to the principal. Admins see all;
-   * others by the camera's agency, looked up once per camera and cached for
-   * the subscription (a camera changing agency is rare; re-subscribe).
-   */
-  const visibility = (principal: Principal) => {
-    const agencies = new Map<string, string | null>()
-    return (cameraId: string): Effect.Effect<boolean> => {
-      if (principal.cameraIds !== null && !principal.cameraIds.includes(cameraId)) return Effect.succeed(false)
-      if (principal.role === "admin") return Effect.succeed(true)
-      const known = agencies.get(cameraId)
-      if (known !== undefined) return Effect.succeed(known === principal.agencyId)
-      return store.get(cameraId).pipe(
-        Effect.map((camera) => Option.isSome(camera) ? camera.value.agencyId : null),
-        Effect.catch(() => Effect.succeed(null)),
-        Effect.tap((agencyId) => Effect.sync(() => agencies.set(cameraId, agencyId))),
-        Effect.map((agencyId) => agencyId === principal.agencyId)
-      )
-    }
-  }
 
   return VmsRpcs.of({
     get_camera_list: Effect.fn("VmsRpcs.get_camera_list")(function*(payload) {
@@ -246,33 +201,36 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       return rows.length > limit ? { items, nextCursor: String(rows[limit - 1]!.startMs) } : { items }
     }),
 
-    subscribe: (payload) =>
+    subscribe: (payload, { client, headers }) =>
       Stream.unwrap(Effect.gen(function*() {
         const principal = yield* require("events:read")
         const cameraIds = payload.cameraIds === undefined ? undefined : new Set(payload.cameraIds)
         if (cameraIds !== undefined) {
           for (const cameraId of cameraIds) yield* visibleCamera(principal, cameraId)
         }
-        const wanted = new Set<NotificationName>(payload.events ?? notificationNames)
-        const events = yield* bus.subscription
-        const subscribed: SubscriptionItem = {
-          _tag: "subscribed",
-          subscription: String(++subscriptionCounter),
-          events: [...wanted]
+        const events = new Set<NotificationName>(payload.events ?? notificationNames)
+        const subscription = String(++subscriptionCounter)
+        const subscribed: SubscriptionItem = { _tag: "subscribed", subscription, events: [...events] }
+        // A /ws connection takes the encoded notifications straight to its socket.
+        const sink = headers[sinkHeader] === sinks.proof ? sinks.sinks.get(client.id) : undefined
+        if (sink !== undefined) {
+          yield* subscriptions.add({
+            principal,
+            events,
+            cameraIds,
+            deliver: (notification, fieldsJson) => sink.notify(subscription, notification._tag, fieldsJson)
+          })
+          return Stream.succeed(subscribed).pipe(Stream.concat(Stream.never))
         }
-        const visible = visibility(principal)
-        const wantedItem = (item: Notification | undefined): item is Notification => {
-          if (item === undefined || !wanted.has(item._tag)) return false
-          if (item.cameraId === null) return principal.role === "admin"
-          return cameraIds === undefined || cameraIds.has(item.cameraId)
-        }
-        return Stream.succeed(subscribed).pipe(
-          Stream.concat(events.pipe(
-            Stream.map(toItem),
-            Stream.filter(wantedItem),
-            Stream.filterEffect((item) => item.cameraId === null ? Effect.succeed(true) : visible(item.cameraId))
-          ))
-        )
+        // Slow consumers lose their oldest notifications, never the node's time.
+        const queue = yield* Queue.sliding<Notification>(1_024)
+        yield* subscriptions.add({
+          principal,
+          events,
+          cameraIds,
+          deliver: (notification) => void Queue.offerUnsafe(queue, notification)
+        })
+        return Stream.succeed(subscribed).pipe(Stream.concat(Stream.fromQueue(queue)))
       }))
   })
 }))

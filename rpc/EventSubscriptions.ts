@@ -1,0 +1,138 @@
+/**
+ * The fan-out of events to `subscribe` callers: one subscription to the
+ * event bus for the node, each event turned into its notification and
+ * encoded to JSON once, then handed to every subscriber whose filter (events,
+ * cameras, agency, token scope) lets it through. Subscribers are plain
+ * callbacks: the typed `/rpc` path offers to its stream's queue; the
+ * JSON-RPC `/ws` path writes the ready-made JSON to its socket, so one event
+ * to a thousand WebSocket clients costs one encoding and a thousand writes.
+ * Camera agencies are cached for a few seconds (a camera changing agency
+ * late-delivers to its old agency that long).
+ */
+import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { canSeeCamera, type Principal } from "../runtime/auth/Principal.ts"
+import { maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
+import { CameraStore } from "../runtime/cameras/CameraStore.ts"
+import { EventBus, type VmsEvent } from "../runtime/events/EventBus.ts"
+import { Alert, CameraStatusUpdate, type NotificationName, RecordingStatusUpdate } from "./VmsRpcs.ts"
+
+export const Notification = Schema.Union([CameraStatusUpdate, RecordingStatusUpdate, Alert])
+export type Notification = typeof Notification.Type
+
+const encodeNotification = Schema.encodeSync(Schema.toCodecJson(Notification))
+
+/** The notification an event becomes (credentials in reasons masked), or undefined. */
+export const toNotification = (event: VmsEvent): Notification | undefined => {
+  switch (event._tag) {
+    case "CameraStatusChanged": {
+      const status = event.status
+      return {
+        _tag: "camera_status_update",
+        ...status,
+        reason: status.reason === null ? null : maskUrlsIn(status.reason)
+      }
+    }
+    case "RecordingStatusChanged":
+      return {
+        _tag: "recording_status_update",
+        cameraId: event.cameraId,
+        recording: event.recording,
+        nodeId: event.nodeId,
+        at: event.at
+      }
+    case "RecordingAlert":
+      return { _tag: "alert", kind: event.kind, message: event.message, nodeId: event.nodeId, cameraId: null, at: event.at }
+  }
+}
+
+export interface Subscriber {
+  readonly principal: Principal
+  readonly events: ReadonlySet<NotificationName>
+  /** Only these cameras; every camera the principal may see when undefined. */
+  readonly cameraIds: ReadonlySet<string> | undefined
+  /** The notification, and its fields (without `_tag`) as a JSON object text. */
+  readonly deliver: (notification: Notification, fieldsJson: string) => void
+}
+
+export class EventSubscriptions extends Context.Service<EventSubscriptions, {
+  /** Delivers from now until the scope closes. */
+  readonly add: (subscriber: Subscriber) => Effect.Effect<void, never, Scope.Scope>
+}>()("vms/rpc/EventSubscriptions") {
+  static readonly layer: Layer.Layer<EventSubscriptions, never, EventBus | CameraStore> = Layer.effect(
+    EventSubscriptions,
+    Effect.gen(function*() {
+      const bus = yield* EventBus
+      const store = yield* CameraStore
+      const subscribers = new Set<Subscriber>()
+      const agencies = new Map<string, { readonly agencyId: string | null; readonly until: number }>()
+      const agencyTtlMs = 5_000
+
+      const agencyOf = (cameraId: string): Effect.Effect<string | null> => {
+        const cached = agencies.get(cameraId)
+        if (cached !== undefined && cached.until > Date.now()) return Effect.succeed(cached.agencyId)
+        return store.get(cameraId).pipe(
+          Effect.map((camera) => Option.isSome(camera) ? camera.value.agencyId : null),
+          Effect.catch(() => Effect.succeed(null)),
+          Effect.tap((agencyId) =>
+            Effect.sync(() => {
+              agencies.set(cameraId, { agencyId, until: Date.now() + agencyTtlMs })
+              if (agencies.size > 100_000) agencies.delete(agencies.keys().next().value!)
+            })
+          )
+        )
+      }
+
+      const needsAgency = (subscriber: Subscriber) =>
+        subscriber.principal.role !== "admin"
+
+      const fanOut = Effect.fnUntraced(function*(event: VmsEvent) {
+        if (subscribers.size === 0) return
+        const notification = toNotification(event)
+        if (notification === undefined) return
+        const cameraId = notification.cameraId
+        // Looked up once per event, and only when a non-admin may receive it.
+        let agencyId: string | null | undefined
+        if (cameraId !== null) {
+          for (const subscriber of subscribers) {
+            if (needsAgency(subscriber)) {
+              agencyId = yield* agencyOf(cameraId)
+              break
+            }
+          }
+        }
+        const { _tag, ...fields } = encodeNotification(notification) as { readonly _tag: string }
+        const fieldsJson = JSON.stringify(fields)
+        for (const subscriber of subscribers) {
+          if (!subscriber.events.has(notification._tag)) continue
+          if (cameraId === null) {
+            if (subscriber.principal.role !== "admin") continue
+          } else {
+            if (subscriber.cameraIds !== undefined && !subscriber.cameraIds.has(cameraId)) continue
+            if (needsAgency(subscriber)) {
+              if (agencyId === null || agencyId === undefined) continue
+              if (!canSeeCamera(subscriber.principal, { id: cameraId, agencyId })) continue
+            } else if (subscriber.principal.cameraIds !== null && !subscriber.principal.cameraIds.includes(cameraId)) {
+              continue
+            }
+          }
+          try {
+            subscriber.deliver(notification, fieldsJson)
+          } catch (error) {
+            yield* Effect.logWarning("event delivery failed", String(error))
+          }
+        }
+      })
+
+      const events = yield* bus.subscription
+      yield* events.pipe(Stream.runForEach(fanOut), Effect.forkScoped)
+
+      return EventSubscriptions.of({
+        add: (subscriber) =>
+          Effect.acquireRelease(
+            Effect.sync(() => void subscribers.add(subscriber)),
+            () => Effect.sync(() => void subscribers.delete(subscriber))
+          )
+      })
+    })
+  )
+}
