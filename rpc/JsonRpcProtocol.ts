@@ -20,41 +20,28 @@
  * (nothing when it held only notifications); domain errors get a code from
  * `domainErrorCodes` and the error's tag and fields in `data`; defects are
  * -32603 without details; a `subscribe` call is answered by its stream's
- * leading `subscribed` item, and the items after it become notifications
- * (`{ "jsonrpc": "2.0", "method": "camera_status_update", "params": … }`).
+ * leading `subscribed` item, and its notifications
+ * (`{ "jsonrpc": "2.0", "method": "camera_status_update", "params": … }`)
+ * come encoded from `EventSubscriptions` through this connection's sink
+ * (`JsonRpcSinks`), held back until that answer is sent.
  *
  * Authentication: credentials in the upgrade request's headers
  * (`Authorization: Bearer …` or `X-API-Key`), or an `authenticate` call with
  * `{ "token" }` or `{ "apiKey" }` (browsers cannot set WebSocket headers);
  * they go with every later call of the connection.
  */
-import { Effect, Exit, Queue, Schema, SchemaIssue, type Scope } from "effect"
+import { Effect, Exit, Queue, Schema, type Scope } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Rpc, type RpcGroup, RpcSerialization, RpcServer } from "effect/rpc"
 import type { FromServerEncoded } from "effect/rpc/RpcMessage"
 import { bodyParseOptions } from "../runtime/cameras/CameraModel.ts"
 import type { JsonRpcSinks } from "./JsonRpcSinks.ts"
 import { sinkHeader } from "./JsonRpcSinks.ts"
+import { codes, describe, errorResponse, exitError, isId, isObject, type JsonRpcId, response } from "./JsonRpcMessages.ts"
 import { domainErrorCodes } from "./VmsRpcs.ts"
-
-export const codes = {
-  parseError: -32700,
-  invalidRequest: -32600,
-  methodNotFound: -32601,
-  invalidParams: -32602,
-  internalError: -32603
-} as const
 
 /** Frames above this are refused (-32600) without being parsed. */
 export const maxFrameBytes = 64 * 1024
-
-type JsonRpcId = string | number | null
-
-interface JsonRpcError {
-  readonly code: number
-  readonly message: string
-  readonly data?: unknown
-}
 
 /** The answers of one batch, sent together once every call in it is answered. */
 interface Batch {
@@ -92,56 +79,6 @@ export interface Options {
   readonly onConnection?: ((delta: 1 | -1) => void) | undefined
   /** Where `subscribe` may deliver encoded notifications straight to this protocol's sockets. */
   readonly sinks?: JsonRpcSinks["Service"] | undefined
-}
-
-const response = (id: JsonRpcId, body: { readonly result: unknown } | { readonly error: JsonRpcError }) => ({
-  jsonrpc: "2.0" as const,
-  id,
-  ...body
-})
-
-const errorResponse = (id: JsonRpcId, error: JsonRpcError) => response(id, { error })
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const isId = (value: unknown): value is JsonRpcId =>
-  value === null || typeof value === "string" || (typeof value === "number" && Number.isFinite(value))
-
-const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
-  leafHook: (issue) =>
-    issue._tag === "MissingKey"
-      ? "is required"
-      : issue._tag === "UnexpectedKey"
-      ? "is not a known field"
-      : SchemaIssue.defaultLeafHook(issue)
-})
-
-const describe = (error: Schema.SchemaError) =>
-  formatIssues(error.issue).issues.map((issue) => ({
-    field: issue.path === undefined || issue.path.length === 0
-      ? "params"
-      : issue.path.map((segment) => String(typeof segment === "object" && segment !== null ? segment.key : segment))
-        .join("."),
-    message: issue.message
-  }))
-
-/** A failed call's error: the first typed failure, else a defect (-32603, details only in the log). */
-const exitError = (exit: { readonly _tag: "Failure"; readonly cause: ReadonlyArray<any> }): JsonRpcError => {
-  const fail = exit.cause.find((reason) => reason._tag === "Fail")
-  if (fail !== undefined && isObject(fail.error) && typeof fail.error._tag === "string") {
-    const error = fail.error
-    const tag = error._tag as string
-    return {
-      code: tag === "InvalidParams" ? codes.invalidParams : domainErrorCodes[tag] ?? -32000,
-      message: typeof error.message === "string" && error.message !== "" ? error.message : tag,
-      data: error
-    }
-  }
-  if (exit.cause.every((reason) => reason._tag === "Interrupt")) {
-    return { code: codes.internalError, message: "the call was interrupted" }
-  }
-  return { code: codes.internalError, message: "internal error" }
 }
 
 /**
