@@ -39,8 +39,12 @@ describe("recording across a SIGKILL", () => {
           FROM recordings WHERE camera_id = 'mast' GROUP BY start_time ORDER BY start_time`
       }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl), maxConnections: 1 })), Effect.orDie)
 
+      const ready = (base: string) =>
+        eventually(`${base} ready`, Effect.promise(() =>
+          fetch(`${base}/health/ready`).then((r) => (r.status === 200 ? true : undefined), () => undefined)), 20_000, 100)
       const first = yield* spawnVms(["start"], env)
       const base = yield* first.httpUrl.pipe(Effect.timeout("20 seconds"))
+      yield* ready(base)
       const created = yield* Effect.promise(() =>
         fetch(`${base}/api/v1/cameras`, {
           method: "POST",
