@@ -220,9 +220,11 @@ describe("access control", () => {
       assert.isAtLeast(Number(limited.headers.get("retry-after")), 1)
     }))
 
-  it.live("API tokens: hashed at rest, camera scope, revocation", () =>
+  it.live("API tokens: hashed at rest, camera scope, revocation; changes are audited", () =>
     Effect.gen(function*() {
       const { node, rest, admin } = yield* setup()
+      const recording = yield* rest("POST", "/api/v1/cameras/cam-a1/recording", admin, { enabled: true })
+      assert.strictEqual(recording.status, 200, recording.text)
       const created = yield* rest("POST", "/api/v1/tokens", admin, {
         name: "wall display",
         role: "viewer",
@@ -240,7 +242,7 @@ describe("access control", () => {
       assert.strictEqual(revoked.status, 204, revoked.text)
       assert.strictEqual((yield* rest("GET", "/api/v1/cameras", { "x-api-key": key })).status, 401)
       const audit = yield* node.sql<{ action: string }>`SELECT action FROM audit_log ORDER BY id`.pipe(Effect.orDie)
-      assert.deepStrictEqual(audit.map((row) => row.action), ["camera.create", "camera.create", "token.create", "token.revoke"])
+      assert.deepStrictEqual(audit.map((row) => row.action), ["camera.create", "camera.create", "recording.start", "token.create", "token.revoke"])
       const actors = yield* node.sql<{ actorKind: string; actorId: string }>`
         SELECT DISTINCT actor_kind AS "actorKind", actor_id AS "actorId" FROM audit_log`.pipe(Effect.orDie)
       assert.deepStrictEqual(actors, [{ actorKind: "bootstrap", actorId: "bootstrap" }])

@@ -8,6 +8,8 @@ import { HttpApiBuilder } from "effect/http-api"
 import { CameraView } from "../../runtime/cameras/CameraModel.ts"
 import { CameraControl } from "../../runtime/cameras/CameraControl.ts"
 import { CameraStore } from "../../runtime/cameras/CameraStore.ts"
+import { AuditLog } from "../../runtime/audit/AuditLog.ts"
+import { CurrentPrincipal } from "../../runtime/auth/Principal.ts"
 import { RecordingIndex } from "../../runtime/recording/RecordingIndex.ts"
 import { rangeProblem, RecordingView, TimelineView, toSpan } from "../../runtime/recording/RecordingModel.ts"
 import * as Timeline from "../../runtime/recording/Timeline.ts"
@@ -45,6 +47,7 @@ export const layer = (api: typeof Api) =>
       const index = yield* RecordingIndex
       const store = yield* CameraStore
       const control = yield* CameraControl
+      const auditLog = yield* AuditLog
 
       return handlers.handleAll({
         list: Effect.fn("RecordingsApi.list")(function*({ query }) {
@@ -89,6 +92,12 @@ export const layer = (api: typeof Api) =>
           yield* control.reconcile(params.id).pipe(
             Effect.catchTag("CameraUnavailable", (error) => failWith(CameraUnavailableError, error.message))
           )
+          yield* auditLog.record(yield* CurrentPrincipal, {
+            action: payload.enabled ? "recording.start" : "recording.stop",
+            targetType: "camera",
+            targetId: params.id,
+            requestId: yield* RequestId
+          })
           return CameraView.fromRecord(updated.value)
         })
       })
