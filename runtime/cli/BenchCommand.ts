@@ -7,11 +7,12 @@ import { Argument, Command, Flag } from "effect/cli"
 import { runApiBench } from "../../benchmarks/ApiBench.ts"
 import { runFailoverBench } from "../../benchmarks/FailoverBench.ts"
 import { runIngestBench } from "../../benchmarks/IngestBench.ts"
+import { runPlaybackBench } from "../../benchmarks/PlaybackBench.ts"
 import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
 import * as Logging from "../logging/Logging.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
-const scenarios = ["simulator", "ingest", "rpc", "events", "failover"] as const
+const scenarios = ["simulator", "ingest", "rpc", "events", "failover", "playback"] as const
 
 export const benchCommand = Command.make(
   "bench",
@@ -61,6 +62,12 @@ export const benchCommand = Command.make(
             ffmpegPath: config.ffmpegPath,
             resultsDir: flags.resultsDir
           }).pipe(Effect.scoped, Effect.asVoid, Effect.provide(logging))
+        case "playback":
+          return yield* runPlaybackBench({
+            dataDir: config.dataDir,
+            ffmpegPath: config.ffmpegPath,
+            resultsDir: flags.resultsDir
+          }).pipe(Effect.asVoid, Effect.provide(logging))
         case "rpc":
         case "events":
           return yield* runApiBench({
@@ -82,6 +89,7 @@ export const benchCommand = Command.make(
     { command: "vms bench failover --kills 10", description: "time from killing a node to its cameras online on the survivors" },
     { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" },
     { command: "vms bench rpc", description: "get_camera_status latency at 64 concurrent calls, typed /rpc and JSON-RPC /ws" },
-    { command: "vms bench events --clients 1000", description: "status event fan-out latency to 1,000 WebSocket clients" }
+    { command: "vms bench events --clients 1000", description: "status event fan-out latency to 1,000 WebSocket clients" },
+    { command: "vms bench playback", description: "time to first byte of a 24 h playback playlist, speed of a 1 h MP4 export" }
   ])
 )

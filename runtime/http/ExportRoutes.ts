@@ -32,7 +32,8 @@ const exportRoute = Effect.gen(function*() {
     headers: {
       "content-disposition": `attachment; filename="${filename}"`,
       "cache-control": "private, max-age=3600",
-      "x-recorded-ms": String(exported.durationMs)
+      "x-recorded-ms": String(exported.durationMs),
+      "x-export-ms": String(exported.producedMs)
     }
   })
 }).pipe(

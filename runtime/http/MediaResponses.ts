@@ -7,7 +7,9 @@
 import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { randomUUID } from "node:crypto"
+import * as fsSync from "node:fs"
 import * as fs from "node:fs/promises"
+import { Readable } from "node:stream"
 import type { Schema } from "effect"
 import { decodeQuery } from "../recording/RecordingModel.ts"
 import * as ByteRange from "./ByteRange.ts"
@@ -31,6 +33,9 @@ export const query = <S extends Schema.Decoder<unknown>>(schema: S) =>
     return yield* decodeQuery(schema, params).pipe(Effect.mapError(invalidRequest))
   })
 
+/** Bytes per read when streaming a file: large reads halve the cost of multi-hundred-megabyte exports. */
+const readChunkBytes = 1024 * 1024
+
 /** A file, whole (200) or the requested byte range (206); 416 past its end; 404 when it is gone. */
 export const serveFile = (
   file: string,
@@ -41,19 +46,49 @@ export const serveFile = (
     const stat = yield* Effect.promise(() => fs.stat(file).catch(() => undefined))
     if (stat === undefined) return mediaError(404, "NotFound", "the recording is no longer available")
     const size = stat.size
-    const headers = { "accept-ranges": "bytes", "access-control-allow-origin": "*", ...options.headers }
+    const headers = {
+      "accept-ranges": "bytes",
+      "access-control-allow-origin": "*",
+      "content-type": options.contentType,
+      ...options.headers
+    }
     const range = ByteRange.parse(request.headers["range"], size)
     if (range === "unsatisfiable") {
       return HttpServerResponse.empty({ status: 416, headers: { ...headers, "content-range": `bytes */${size}` } })
     }
-    if (range === undefined) {
-      return yield* HttpServerResponse.file(file, { contentType: options.contentType, headers })
-    }
-    return yield* HttpServerResponse.file(file, {
-      status: 206,
-      contentType: options.contentType,
-      offset: range.start,
-      bytesToRead: range.end - range.start + 1,
-      headers: { ...headers, "content-range": ByteRange.contentRange(range, size) }
+    const span = range ?? { start: 0, end: size - 1 }
+    const length = size === 0 ? 0 : span.end - span.start + 1
+    // Opened when the response is written (a HEAD or an aborted request opens nothing).
+    const body = length === 0
+      ? Readable.from([])
+      : lazyReadable(() => fsSync.createReadStream(file, { start: span.start, end: span.end, highWaterMark: readChunkBytes }))
+    return HttpServerResponse.raw(body, {
+      status: range === undefined ? 200 : 206,
+      headers: {
+        ...headers,
+        "content-length": String(length),
+        ...(range === undefined ? {} : { "content-range": ByteRange.contentRange(range, size) })
+      }
     })
-  }).pipe(Effect.catchTag("PlatformError", () => Effect.succeed(mediaError(404, "NotFound", "the recording is no longer available"))))
+  })
+
+/** A Readable that opens its source on first read. */
+const lazyReadable = (open: () => Readable): Readable => {
+  let source: Readable | undefined
+  const lazy = new Readable({
+    read() {
+      if (source !== undefined) return source.resume()
+      source = open()
+      source.on("data", (chunk) => {
+        if (!lazy.push(chunk)) source!.pause()
+      })
+      source.once("end", () => lazy.push(null))
+      source.once("error", (error) => lazy.destroy(error))
+    },
+    destroy(error, callback) {
+      source?.destroy()
+      callback(error)
+    }
+  })
+  return lazy
+}

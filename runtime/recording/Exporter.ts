@@ -35,6 +35,8 @@ export interface ExportedFile {
   readonly bytes: number
   /** Recorded time in the file. */
   readonly durationMs: number
+  /** Time this request spent making the file (0 when it was cached). */
+  readonly producedMs: number
 }
 
 export class Exporter extends Context.Service<Exporter, {
@@ -145,7 +147,7 @@ export const layer = Layer.effect(
         )
         yield* Effect.promise(() => fs.rename(`${temporary}.mp4`, output))
         const stat = yield* Effect.promise(() => fs.stat(output))
-        return { file: output, bytes: stat.size, durationMs: recordedMs(segments, fromMs, toMs) }
+        return { file: output, bytes: stat.size, durationMs: recordedMs(segments, fromMs, toMs), producedMs: 0 }
       })
 
     return Exporter.of({
@@ -158,7 +160,9 @@ export const layer = Layer.effect(
           .slice(0, 32)
         const output = path.join(dir, `${key}.mp4`)
         const existing = yield* Effect.promise(() => fs.stat(output).catch(() => undefined))
-        if (existing !== undefined) return { file: output, bytes: existing.size, durationMs: recordedMs(segments, fromMs, toMs) }
+        if (existing !== undefined) {
+          return { file: output, bytes: existing.size, durationMs: recordedMs(segments, fromMs, toMs), producedMs: 0 }
+        }
         const running = inFlight.get(key)
         if (running !== undefined) return yield* Deferred.await(running)
         const done = Deferred.makeUnsafe<ExportedFile, ExportFailed | SegmentStoreError>()
@@ -166,6 +170,7 @@ export const layer = Layer.effect(
         yield* removeOld
         const started = Date.now()
         return yield* produce(cameraId, segments, fromMs, toMs, output).pipe(
+          Effect.map((exported) => ({ ...exported, producedMs: Date.now() - started })),
           Effect.tap((exported) =>
             Effect.logInfo("export made").pipe(
               Effect.annotateLogs({ cameraId, segments: segments.length, bytes: exported.bytes, recordedMs: exported.durationMs, ms: Date.now() - started })
