@@ -14,6 +14,8 @@ import * as path from "node:path"
 import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
 import { NodeConfig } from "../runtime/config/NodeConfig.ts"
 import * as Node from "../runtime/Node.ts"
+import { spawnSync } from "node:child_process"
+import { requireBinary } from "./support/Binaries.ts"
 import { eventually } from "./support/Eventually.ts"
 import { request } from "./support/NodeHttp.ts"
 import { gapAfter, probe, rowsOf, spoolFiles, statusOf, waitRows, waitStatus } from "./support/Recordings.ts"
@@ -79,6 +81,10 @@ describe("recording on a node (filesystem store)", () => {
       assert.match(metrics.text, /vms_recording_bytes_total\{camera="dock"\} \d{5,}/)
       assert.match(metrics.text, /vms_recording_upload_seconds_count \d+/)
       assert.match(metrics.text, /vms_recording_backlog_segments 0/)
+      // promtool finds nothing in the recording metrics (only its unit lint on the camera metric the product named).
+      const check = spawnSync(requireBinary("promtool"), ["check", "metrics"], { input: metrics.text, encoding: "utf8" })
+      const problems = (check.stdout + check.stderr).split("\n").filter((line) => line.trim() !== "" && !line.startsWith("vms_camera_ingest_bitrate_bits"))
+      assert.deepStrictEqual(problems, [])
     }).pipe(Effect.scoped, Effect.provide(node)))
 
   it.live("a camera dropped mid-segment leaves a gap between rows, counted in vms_recording_gaps_total", () =>
