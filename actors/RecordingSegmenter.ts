@@ -19,6 +19,7 @@ import { NodeConfig } from "../runtime/config/NodeConfig.ts"
 import { NodeId } from "../runtime/config/NodeId.ts"
 import { EventBus, RecordingStatusChanged } from "../runtime/events/EventBus.ts"
 import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
+import { OwnershipFence } from "../runtime/sharding/ShardLeases.ts"
 import type { LiveChunk, LiveStream } from "../runtime/live/LiveStream.ts"
 import { RecordingMetrics } from "../runtime/metrics/RecordingMetrics.ts"
 import * as SegmentCutter from "../runtime/recording/SegmentCutter.ts"
@@ -74,6 +75,7 @@ export const RecordingSegmenterLayer = RecordingSegmenter.toLayer(
     const uploader = yield* SegmentUploader
     const metrics = yield* RecordingMetrics
     const bus = yield* EventBus
+    const fence = yield* OwnershipFence
     const cameraClient = yield* Camera.client
     const entityScope = yield* Effect.scope
     const keepAliveContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
@@ -128,6 +130,15 @@ export const RecordingSegmenterLayer = RecordingSegmenter.toLayer(
     })
 
     const onChunk = Effect.fnUntraced(function*(chunk: LiveChunk) {
+      // Fenced: a chunk that arrives after this node's lease on the camera lapsed (cut off from NATS,
+      // resumed after a freeze) belongs to no recording of ours; the new owner records from its start.
+      // What was recorded under the lease is closed and uploaded as usual: nothing recorded is lost.
+      if (!fence.owns(cameraId)) {
+        yield* Effect.logWarning("camera no longer owned by this node; chunk not recorded").pipe(
+          Effect.annotateLogs({ sequence: chunk.sequence })
+        )
+        return
+      }
       // Read first: a chunk the live stream already deleted is a missing chunk, cut at the next one.
       const bytes = yield* Effect.promise(() => fs.readFile(chunk.path).catch(() => undefined))
       if (bytes === undefined) {
@@ -178,8 +189,11 @@ export const RecordingSegmenterLayer = RecordingSegmenter.toLayer(
       }
     }).pipe(Effect.ensuring(closeOpen), annotate) as Effect.Effect<never>
 
+    /** Fenced like the camera's own status: a node that lost the camera's lease publishes nothing for it. */
     const publish = (recording: boolean) =>
-      Effect.flatMap(DateTime.now, (at) => bus.publish(new RecordingStatusChanged({ cameraId, recording, nodeId, at })))
+      fence.owns(cameraId)
+        ? Effect.flatMap(DateTime.now, (at) => bus.publish(new RecordingStatusChanged({ cameraId, recording, nodeId, at })))
+        : Effect.void
 
     const apply = Effect.gen(function*() {
       const found = yield* store.get(cameraId).pipe(

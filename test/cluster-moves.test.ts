@@ -6,40 +6,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import WebSocket from "ws"
 import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
-import { addCamera, allOnline, type ClusterNode, doublePulled, ingestFfmpegs, startNode } from "./support/Cluster.ts"
+import { addCamera, allOnline, doublePulled, ingestFfmpegs, startNode, statusEvents } from "./support/Cluster.ts"
 import { eventually } from "./support/Eventually.ts"
 import { natsUrl, testNamespace } from "./support/Nats.ts"
 import { testDatabaseUrl } from "./support/TestDatabase.ts"
-
-interface ReceivedStatus {
-  readonly cameraId: string
-  readonly status: string
-  readonly nodeId: string
-  readonly updatedAt: string
-  readonly receivedAt: number
-}
-
-/** A JSON-RPC 2.0 subscriber of `camera_status_update` on `node`, closed with the scope. */
-const subscribe = (node: ClusterNode) =>
-  Effect.gen(function*() {
-    const received: Array<ReceivedStatus> = []
-    yield* Effect.acquireRelease(
-      Effect.callback<WebSocket>((resume) => {
-        const socket = new WebSocket(`${node.baseUrl.replace("http", "ws")}/ws`)
-        socket.on("open", () =>
-          socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "subscribe", params: { events: ["camera_status_update"] } })))
-        socket.on("message", (data) => {
-          const message = JSON.parse(data.toString())
-          if (message.id === 1) resume(Effect.succeed(socket))
-          else if (message.method === "camera_status_update") received.push({ ...message.params, receivedAt: Date.now() })
-        })
-      }),
-      (socket) => Effect.sync(() => socket.terminate())
-    )
-    return received
-  })
 
 const setup = (cameraCount: number) =>
   Effect.gen(function*() {
@@ -48,7 +19,7 @@ const setup = (cameraCount: number) =>
     const cluster = { natsUrl: yield* natsUrl, databaseUrl: yield* testDatabaseUrl, namespace: testNamespace() }
     const nodes = yield* Effect.all(["m1", "m2", "m3"].map((id) => startNode(cluster, id)), { concurrency: "unbounded" })
     // Subscribed on the first node before any camera exists: it sees every camera come online, on every node.
-    const events = yield* subscribe(nodes[0]!)
+    const events = yield* statusEvents(nodes[0]!)
     const cameraIds = Array.from({ length: cameraCount }, (_, i) => `cam${i}`)
     yield* Effect.forEach(cameraIds, (id, i) => addCamera(nodes[0]!, id, `${prefix}cam${i}`), { concurrency: 4 })
     const before = yield* allOnline(nodes[0]!, cameraIds, nodes.map((n) => n.id), 40_000)

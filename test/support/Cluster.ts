@@ -6,6 +6,7 @@
  * started it) for the one-owner checks.
  */
 import { Effect, type Scope } from "effect"
+import WebSocket from "ws"
 import * as fs from "node:fs/promises"
 import { freePort } from "../../runtime/net/FreePort.ts"
 import { eventually } from "./Eventually.ts"
@@ -14,6 +15,7 @@ import { tempDir } from "./TestNode.ts"
 
 export interface ClusterNode {
   readonly id: string
+  readonly dataDir: string
   readonly baseUrl: string
   readonly process: VmsProcess
   readonly pid: number
@@ -50,7 +52,7 @@ export const startNode = (
     ), 60_000, 100).pipe(
       Effect.tapError(() => Effect.sync(() => console.error(vms.output().slice(-3000))))
     )
-    return { id, baseUrl, process: vms, pid: vms.child.pid! }
+    return { id, dataDir, baseUrl, process: vms, pid: vms.child.pid! }
   })
 
 export const json = (url: string, init?: RequestInit) =>
@@ -131,3 +133,32 @@ export const doublePulled = (ffmpegs: ReadonlyArray<FfmpegProcess>): ReadonlyArr
   for (const ffmpeg of ffmpegs) if (ffmpeg.state !== "T") counts.set(ffmpeg.source, (counts.get(ffmpeg.source) ?? 0) + 1)
   return [...counts].filter(([, count]) => count > 1).map(([source]) => source)
 }
+
+/** A `camera_status_update` as a subscriber received it. */
+export interface ReceivedStatus {
+  readonly cameraId: string
+  readonly status: string
+  readonly nodeId: string
+  readonly updatedAt: string
+  readonly receivedAt: number
+}
+
+/** Camera status events as a JSON-RPC subscriber on `node` receives them. */
+export const statusEvents = (node: ClusterNode) =>
+  Effect.gen(function*() {
+    const received: Array<ReceivedStatus> = []
+    yield* Effect.acquireRelease(
+      Effect.callback<WebSocket>((resume) => {
+        const socket = new WebSocket(`${node.baseUrl.replace("http", "ws")}/ws`)
+        socket.on("open", () =>
+          socket.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "subscribe", params: { events: ["camera_status_update"] } })))
+        socket.on("message", (data) => {
+          const message = JSON.parse(data.toString())
+          if (message.id === 1) resume(Effect.succeed(socket))
+          else if (message.method === "camera_status_update") received.push({ ...message.params, receivedAt: Date.now() })
+        })
+      }),
+      (socket) => Effect.sync(() => socket.terminate())
+    )
+    return received
+  })
