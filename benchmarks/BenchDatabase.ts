@@ -8,25 +8,13 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { randomBytes } from "node:crypto"
-import * as net from "node:net"
+import { reachable } from "../runtime/net/Reachable.ts"
 
 export class BenchDatabaseError extends Schema.TaggedError<BenchDatabaseError>()("BenchDatabaseError", {
   reason: Schema.String
 }) {}
 
 const localServer = { host: "127.0.0.1", port: 5432, adminUrl: "postgres://postgres@127.0.0.1:5432/postgres" }
-
-const reachable = (host: string, port: number) =>
-  Effect.callback<boolean>((resume) => {
-    const socket = net.connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resume(Effect.succeed(ok))
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-  })
 
 const runAdmin = (statement: string) =>
   Effect.gen(function*() {

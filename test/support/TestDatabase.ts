@@ -8,24 +8,12 @@ import { Effect, Layer, Redacted, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
-import * as net from "node:net"
+import { reachable } from "../../runtime/net/Reachable.ts"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as EmbeddedPostgres from "../../runtime/database/EmbeddedPostgres.ts"
 
 const localUrl = "postgres://postgres@127.0.0.1:5432/postgres"
-
-const reachable = (host: string, port: number) =>
-  Effect.callback<boolean>((resume) => {
-    const socket = net.connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resume(Effect.succeed(ok))
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-  })
 
 /** The admin URL of a server to create test databases on. */
 const serverUrl: Effect.Effect<string, unknown, Scope.Scope> = Effect.gen(function*() {
