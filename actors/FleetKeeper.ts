@@ -8,9 +8,10 @@
  */
 import { type Duration, Effect, Layer } from "effect"
 import { EntityId, Sharding, ShardId, Singleton } from "effect/cluster"
-import { shardsPerGroup } from "../runtime/sharding/LocalSharding.ts"
+import { shardsPerGroup } from "../runtime/sharding/Shards.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
 import { Camera } from "./Camera.ts"
+import { wakeEach } from "./Wake.ts"
 
 export const keepFleet = (interval: Duration.Input) =>
   Effect.gen(function*() {
@@ -24,12 +25,7 @@ export const keepFleet = (interval: Duration.Input) =>
         )),
         Effect.orElseSucceed((): ReadonlyArray<string> => [])
       )
-      let failed = 0
-      yield* Effect.forEach(ids, (id) =>
-        clientFor(id).Ensure().pipe(
-          Effect.timeout("10 seconds"),
-          Effect.catch(() => Effect.sync(() => void failed++))
-        ), { concurrency: 16, discard: true })
+      const failed = yield* wakeEach(ids, (id) => clientFor(id).Ensure())
       yield* Effect.logDebug("fleet keeper pass").pipe(
         Effect.annotateLogs({ cameras: ids.length, unreachable: failed, ms: Date.now() - started })
       )
@@ -50,23 +46,24 @@ export const wakeOnAcquire = (pollInterval: Duration.Input = "100 millis") =>
       const sharding = yield* Sharding.Sharding
       const store = yield* CameraStore
       const clientFor = yield* Camera.client
-      let owned = new Set<string>()
+      /** Whether this node held shard `id` at the last pass (index = shard id). */
+      const owned = new Array<boolean>(shardsPerGroup + 1).fill(false)
       const pass = Effect.gen(function*() {
-        const now = new Set<string>()
+        // Plain booleans every pass; strings only for the shards gained.
+        const gained = new Set<string>()
         for (let id = 1; id <= shardsPerGroup; id++) {
           const shardId = ShardId.make("default", id)
-          if (sharding.hasShardId(shardId)) now.add(shardId.toString())
+          const holds = sharding.hasShardId(shardId)
+          if (holds && !owned[id]) gained.add(shardId.toString())
+          owned[id] = holds
         }
-        const gained = new Set([...now].filter((shardId) => !owned.has(shardId)))
-        owned = now
         if (gained.size === 0) return
         const ids = yield* store.listEnabledIds.pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
         const mine = ids.filter((id) => gained.has(sharding.getShardId(EntityId.make(id), "default").toString()))
         yield* Effect.logDebug("shards acquired; waking their cameras").pipe(
           Effect.annotateLogs({ shards: gained.size, cameras: mine.length })
         )
-        yield* Effect.forEach(mine, (id) =>
-          clientFor(id).Ensure().pipe(Effect.timeout("10 seconds"), Effect.ignore), { concurrency: 16, discard: true })
+        yield* wakeEach(mine, (id) => clientFor(id).Ensure())
       })
       yield* pass.pipe(
         Effect.andThen(Effect.sleep(pollInterval)),

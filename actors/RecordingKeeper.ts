@@ -8,6 +8,7 @@ import { type Duration, Effect } from "effect"
 import { Singleton } from "effect/cluster"
 import { RecordingIndex } from "../runtime/recording/RecordingIndex.ts"
 import { RecordingSegmenter } from "./RecordingSegmenter.ts"
+import { wakeEach } from "./Wake.ts"
 
 export const keepRecording = (interval: Duration.Input) =>
   Effect.gen(function*() {
@@ -20,12 +21,7 @@ export const keepRecording = (interval: Duration.Input) =>
         ),
         Effect.orElseSucceed((): ReadonlyArray<string> => [])
       )
-      let failed = 0
-      yield* Effect.forEach(ids, (id) =>
-        clientFor(id).Ensure().pipe(
-          Effect.timeout("10 seconds"),
-          Effect.catch(() => Effect.sync(() => void failed++))
-        ), { concurrency: 16, discard: true })
+      const failed = yield* wakeEach(ids, (id) => clientFor(id).Ensure())
       if (failed > 0) yield* Effect.logWarning("recording keeper could not reach some segmenters").pipe(Effect.annotateLogs({ failed }))
       yield* Effect.sleep(interval)
     }

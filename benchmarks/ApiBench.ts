@@ -27,6 +27,7 @@ import WebSocket from "ws"
 import { VmsClient } from "../rpc/Client.ts"
 import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { startNode } from "./NodeUnderTest.ts"
+import { percentile } from "./Stats.ts"
 
 export class ApiBenchError extends Schema.TaggedError<ApiBenchError>()("ApiBenchError", { reason: Schema.String }) {}
 
@@ -42,9 +43,6 @@ export interface ApiBenchOptions {
 }
 
 const fail = (reason: string) => new ApiBenchError({ reason })
-
-const percentile = (sorted: ReadonlyArray<number>, p: number) =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
 const summary = (samples: Array<number>) => {
   const sorted = samples.sort((a, b) => a - b)

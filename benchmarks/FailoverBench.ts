@@ -16,6 +16,7 @@ import { ffmpegVersion, machineFacts } from "./BenchMachine.ts"
 import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { type FailoverResults, type FailoverRun, toMarkdown } from "./FailoverBenchReport.ts"
 import * as NodeUnderTest from "./NodeUnderTest.ts"
+import { percentile } from "./Stats.ts"
 
 export class FailoverBenchOptions extends Schema.Class<FailoverBenchOptions>("vms/benchmarks/FailoverBenchOptions")({
   cameras: Schema.Int.check(Schema.isBetween({ minimum: 3, maximum: 300 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(30))),
@@ -45,12 +46,6 @@ interface StatusEvent {
 const nodeIds = ["f1", "f2", "f3"] as const
 /** A camera not back within this long counts as not recovered. */
 const giveUpMs = 30_000
-
-/** Nearest-rank percentile. */
-const percentile = (values: ReadonlyArray<number>, p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted.length === 0 ? 0 : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
 
 /** Subscribes to camera status events of the node at `baseUrl` over JSON-RPC; closed with the scope. */
 const subscribeEvents = (baseUrl: string, onEvent: (event: StatusEvent) => void) =>

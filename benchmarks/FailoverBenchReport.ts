@@ -1,6 +1,8 @@
 /**
  * The failover benchmark's results: the JSON shape and its Markdown page.
  */
+import { percentile } from "./Stats.ts"
+
 export interface FailoverRun {
   readonly kill: number
   /** The node killed (the one owning the most cameras). */
@@ -29,11 +31,6 @@ export interface FailoverResults {
 }
 
 const ms = (value: number | null) => value === null ? "—" : `${(value / 1000).toFixed(2)} s`
-const percentile = (values: ReadonlyArray<number>, p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted.length === 0 ? 0 : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
 export const toMarkdown = (r: FailoverResults): string =>
   [
     "# Failover benchmark",

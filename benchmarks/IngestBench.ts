@@ -14,8 +14,9 @@ import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { IngestResults, type IngestRun, toMarkdown, withRun } from "./IngestBenchReport.ts"
 import { jpegSize } from "../protocols/jpeg/JpegSize.ts"
 import * as NodeUnderTest from "./NodeUnderTest.ts"
-import { measureWindow, median, scrapeEverySeconds } from "./IngestWindow.ts"
+import { measureWindow, scrapeEverySeconds } from "./IngestWindow.ts"
 import { clockTicksPerSecond, cpuPercent, sampleProcess } from "./ProcessSampler.ts"
+import { median, percentile } from "./Stats.ts"
 
 export class IngestBenchOptions extends Schema.Class<IngestBenchOptions>("vms/benchmarks/IngestBenchOptions")({
   cameras: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2000 })).pipe(
@@ -45,11 +46,6 @@ const Budget = { cpuPercentPerCamera: 0.05, heapMegabytesPerCamera: 2, stalled: 
 const registerConcurrency = 8
 const megabytes = (bytes: number) => bytes / (1024 * 1024)
 
-/** Nearest-rank percentile. */
-const percentile = (values: ReadonlyArray<number>, p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted.length === 0 ? 0 : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
 const latency = (values: ReadonlyArray<number>) => ({ p50: percentile(values, 50), p95: percentile(values, 95), max: percentile(values, 100) })
 
 /** Warnings and errors the node logged, grouped by level and message. */

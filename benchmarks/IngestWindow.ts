@@ -8,6 +8,7 @@
 import { Effect } from "effect"
 import { metricByLabel, metricValue, type MetricSample, scrapeMetrics } from "./NodeUnderTest.ts"
 import { cpuPercent, machineBusyPercent, pssBytes, sampleChildren, sampleMachine, sampleProcess } from "./ProcessSampler.ts"
+import { median } from "./Stats.ts"
 
 export interface WindowMeasurement {
   readonly seconds: number
@@ -29,12 +30,6 @@ export interface WindowMeasurement {
   readonly lowFps: ReadonlyArray<string>
   readonly stallsIncreased: ReadonlyArray<string>
   readonly restartsIncreased: ReadonlyArray<string>
-}
-
-export const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length === 0 ? 0 : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 /**

@@ -15,6 +15,7 @@ import { freePort } from "../runtime/net/FreePort.ts"
 import { pull, type PullProgress } from "../protocols/rtsp/testing/FfmpegPull.ts"
 import { clockTicksPerSecond, cpuPercent, type ProcessSample, sampleProcess } from "./ProcessSampler.ts"
 import { SimulatorBenchResult, toMarkdown } from "./SimulatorBenchReport.ts"
+import { median } from "./Stats.ts"
 
 export class SimulatorBenchOptions extends Schema.Class<SimulatorBenchOptions>("vms/benchmarks/SimulatorBenchOptions")({
   cameras: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2000 })).pipe(
@@ -53,12 +54,6 @@ const fetchStats = (controlPort: number) =>
       ),
     catch: (cause) => new SimulatorBenchError({ reason: `simulator stats: ${String(cause)}` })
   })
-
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length === 0 ? 0 : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 
 const megabytes = (bytes: number) => bytes / (1024 * 1024)
 

@@ -5,7 +5,7 @@
  * everything on one in-process runner with an in-process event bus. Both
  * NATS-backed layers share one connection.
  */
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import { NodeId } from "../config/NodeId.ts"
 import { EventBus } from "../events/EventBus.ts"
@@ -21,8 +21,7 @@ const natsClient = Layer.unwrap(
   Effect.gen(function*() {
     const config = yield* NodeConfig
     const nodeId = yield* NodeId
-    const url = Option.getOrThrow(config.natsUrl)
-    return NatsClient.layer({ url: typeof url === "string" ? url : Redacted.value(url), namespace: config.cluster, name: nodeId })
+    return NatsClient.layer({ url: Option.getOrThrow(config.natsUrl), namespace: config.cluster, name: nodeId })
   })
 )
 

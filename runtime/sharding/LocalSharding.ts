@@ -6,44 +6,11 @@
  * which one they run on. Registers the `shards` readiness check.
  */
 import { NodeCrypto } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import {
-  RunnerHealth,
-  Runners,
-  RunnerStorage,
-  Sharding,
-  ShardingConfig,
-  ShardId,
-  SqlMessageStorage
-} from "effect/cluster"
-import { Readiness } from "../health/Readiness.ts"
-import { OwnershipFence } from "./ShardLeases.ts"
+import { Layer } from "effect"
+import { RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig, SqlMessageStorage } from "effect/cluster"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
-
-export const shardsPerGroup = 300
-
-/** Counts the shards of the default group this runner holds. */
-export const ownedShards = (sharding: Sharding.Sharding["Service"]): number => {
-  let owned = 0
-  for (let id = 1; id <= shardsPerGroup; id++) if (sharding.hasShardId(ShardId.make("default", id))) owned++
-  return owned
-}
-
-export const shardsReadiness = Layer.effectDiscard(
-  Effect.gen(function*() {
-    const readiness = yield* Readiness
-    const sharding = yield* Sharding.Sharding
-    const metrics = yield* ClusterMetrics
-    metrics.view.shardsOwned = () => ownedShards(sharding)
-    yield* readiness.register(
-      "shards",
-      Effect.gen(function*() {
-        if (yield* sharding.isShutdown) return "sharding is shutting down"
-        return ownedShards(sharding) > 0 ? undefined : "no shards assigned to this runner yet"
-      })
-    )
-  })
-)
+import { OwnershipFence } from "./ShardLeases.ts"
+import { shardsPerGroup, shardsReadiness } from "./Shards.ts"
 
 export const layer = Layer.merge(shardsReadiness, OwnershipFence.layerLocal).pipe(
   Layer.provideMerge(ClusterMetrics.layer),

@@ -8,7 +8,7 @@
 import { jetstream } from "@nats-io/jetstream"
 import { Kvm, type KV } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 
 export class NatsUnavailable extends Schema.TaggedError<NatsUnavailable>()("NatsUnavailable", {
   operation: Schema.String,
@@ -16,7 +16,8 @@ export class NatsUnavailable extends Schema.TaggedError<NatsUnavailable>()("Nats
 }) {}
 
 export interface NatsClientOptions {
-  readonly url: Redacted.Redacted<string> | string
+  /** One or more server URLs, comma-separated. */
+  readonly url: string
   /** `VMS_CLUSTER`: the prefix of subjects and KV buckets. */
   readonly namespace: string
   /** The connection's name as NATS shows it (the node id). */
@@ -39,9 +40,7 @@ export class NatsClient extends Context.Service<NatsClient, {
     Layer.effect(
       NatsClient,
       Effect.gen(function*() {
-        const servers = (typeof options.url === "string" ? options.url : Redacted.value(options.url))
-          .split(",")
-          .map((server) => server.trim())
+        const servers = options.url.split(",").map((server) => server.trim())
         const connection = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: () =>

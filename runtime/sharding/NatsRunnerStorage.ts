@@ -140,20 +140,26 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       return deadline !== undefined && monotonicNow() < deadline
     }
 
+    /** A compare-and-set write that lost (someone else wrote the key meanwhile) answers undefined. */
+    const unlessLost = <A>(write: Effect.Effect<A, PersistenceError>) =>
+      write.pipe(Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error)))
+
+    /** Renews a lease this node holds, against the revision it wrote last; a lost one is dropped. */
+    const renew = (address: string, shardId: string) =>
+      Effect.gen(function*() {
+        const sentAt = monotonicNow()
+        const revision = yield* unlessLost(attempt("renew", () => shards.update(shardKey(shardId), address, revisions.get(shardId)!)))
+        if (revision === undefined) lose(shardId)
+        else held(shardId, revision, sentAt)
+        return revision !== undefined
+      })
+
     const acquireOne = (address: string, shardId: string) =>
       Effect.gen(function*() {
+        if (revisions.has(shardId) && stillValid(shardId)) return yield* renew(address, shardId)
+        drop(shardId)
         const key = shardKey(shardId)
         const sentAt = monotonicNow()
-        if (revisions.has(shardId) && stillValid(shardId)) {
-          // Ours already: a renewal.
-          const revision = yield* attempt("renew", () => shards.update(key, address, revisions.get(shardId)!)).pipe(
-            Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
-          )
-          if (revision === undefined) lose(shardId)
-          else held(shardId, revision, sentAt)
-          return revision !== undefined
-        }
-        drop(shardId)
         let current = yield* decodeEntry(shards, key)
         // A holder that left the membership (stopping: it releases its leases right after its
         // entities stop) is given a moment to release, rather than a whole acquisition round.
@@ -166,9 +172,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           // once it ages out: that process might still be running, frozen).
           return false
         }
-        const revision = yield* attempt("take", () => shards.create(key, address)).pipe(
-          Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
-        )
+        const revision = yield* unlessLost(attempt("take", () => shards.create(key, address)))
         if (revision === undefined) return false
         held(shardId, revision, sentAt)
         metrics.shardMoved("acquired")
@@ -176,23 +180,13 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       })
 
     const renewAll = (address: string, shardIds: ReadonlyArray<string>) =>
-      Effect.forEach(shardIds, (shardId) =>
-        Effect.gen(function*() {
-          if (!stillValid(shardId) || !revisions.has(shardId)) {
-            lose(shardId)
-            return undefined
-          }
-          const sentAt = monotonicNow()
-          const revision = yield* attempt("renew", () => shards.update(shardKey(shardId), address, revisions.get(shardId)!)).pipe(
-            Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error))
-          )
-          if (revision === undefined) {
-            lose(shardId)
-            return undefined
-          }
-          held(shardId, revision, sentAt)
-          return shardId
-        }), { concurrency: 64 }).pipe(Effect.map((renewed) => renewed.filter((id) => id !== undefined)))
+      Effect.forEach(shardIds, (shardId) => {
+        if (!stillValid(shardId) || !revisions.has(shardId)) {
+          lose(shardId)
+          return Effect.succeed(undefined)
+        }
+        return Effect.map(renew(address, shardId), (renewed) => renewed ? shardId : undefined)
+      }, { concurrency: 64 }).pipe(Effect.map((renewed) => renewed.filter((id) => id !== undefined)))
 
     const release = (shardId: string) =>
       Effect.gen(function*() {

@@ -23,7 +23,7 @@ import { NatsClient } from "./NatsClient.ts"
 import * as NatsRunnerStorage from "./NatsRunnerStorage.ts"
 import * as NatsSocket from "./NatsSocket.ts"
 import { OwnershipFence } from "./ShardLeases.ts"
-import { shardsPerGroup, shardsReadiness } from "./LocalSharding.ts"
+import { shardsPerGroup, shardsReadiness } from "./Shards.ts"
 
 export interface NatsShardingOptions {
   /** This runner's identity in the cluster: the node id (and its HTTP port, to tell apart nodes sharing an id by mistake). */

@@ -213,12 +213,11 @@ interface ServerConnection {
 export const makeServer = (
   options: NatsSocketOptions & { readonly idleTimeoutMs?: number },
   address: RunnerAddress
-): Effect.Effect<SocketServer.SocketServer["Service"], never, Scope.Scope> =>
+): Effect.Effect<SocketServer.SocketServer["Service"]> =>
   Effect.gen(function*() {
     const nc = options.connection
     const base = `${options.namespace}.runner.${runnerToken(address)}`
     const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
-    const serverScope = yield* Effect.scope
 
     const run = <R, E, _>(handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>) =>
       Effect.gen(function*() {
@@ -305,7 +304,6 @@ export const makeServer = (
             sendClose(id, "idle")
           }
         }, Math.min(5_000, idleTimeoutMs))
-        yield* Scope.addFinalizer(serverScope, Effect.sync(() => clearInterval(idleSweep)))
         return yield* Effect.never.pipe(
           Effect.onExit(() =>
             Effect.gen(function*() {
