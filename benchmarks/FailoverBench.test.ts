@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ffmpegPath, sharedClipDir } from "../protocols/rtsp/testing/SharedClip.ts"
 import { natsUrl } from "../test/support/Nats.ts"
+import { redisUrl } from "../test/support/Redis.ts"
 import { runFailoverBench } from "./FailoverBench.ts"
 
 describe("FailoverBench", () => {
@@ -19,7 +20,8 @@ describe("FailoverBench", () => {
         dataDir: sharedClipDir,
         ffmpegPath,
         resultsDir,
-        natsUrl: yield* natsUrl
+        natsUrl: yield* natsUrl,
+        redisUrl: yield* redisUrl
       })
       const json = JSON.parse(Fs.readFileSync(Path.join(resultsDir, "failover.json"), "utf8"))
       assert.deepStrictEqual(json, JSON.parse(JSON.stringify(result)))

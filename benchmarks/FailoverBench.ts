@@ -25,6 +25,7 @@ export class FailoverBenchOptions extends Schema.Class<FailoverBenchOptions>("vm
   ffmpegPath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed("ffmpeg"))),
   resultsDir: Schema.String,
   natsUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_NATS_URL ?? "nats://127.0.0.1:4222"))),
+  redisUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_REDIS_URL ?? "redis://127.0.0.1:6379"))),
   nodePath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.execPath)))
 }) {}
 
@@ -97,7 +98,7 @@ export const runFailoverBench = Effect.fn("FailoverBench.run")(function*(input: 
         ffmpegPath: options.ffmpegPath,
         databaseUrl,
         readyTimeoutSeconds: 60,
-        env: { VMS_NATS_URL: options.natsUrl, VMS_CLUSTER: namespace, VMS_NODE_ID: id, VMS_LOG_LEVEL: "warn" }
+        env: { VMS_NATS_URL: options.natsUrl, VMS_REDIS_URL: options.redisUrl, VMS_CLUSTER: namespace, VMS_NODE_ID: id, VMS_LOG_LEVEL: "warn" }
       })
       yield* subscribeEvents(node.baseUrl, (event) => events.push({ ...event, receivedAt: Date.now() }))
       return node

@@ -25,6 +25,7 @@ describe("NodeConfig", () => {
         VMS_HTTP_PORT: "9000",
         VMS_DATABASE_URL: "postgres://u:secret@db.example:5432/vms",
         VMS_NATS_URL: "nats://127.0.0.1:4222",
+        VMS_REDIS_URL: "redis://127.0.0.1:6379",
         VMS_S3_FORCE_PATH_STYLE: "false",
         VMS_NODE_ID: "node-a",
         VMS_LOG_LEVEL: "debug"
@@ -53,6 +54,8 @@ describe("NodeConfig", () => {
       assert.match(yield* problem({ VMS_S3_FORCE_PATH_STYLE: "maybe" }), /^VMS_S3_FORCE_PATH_STYLE /)
       assert.match(yield* problem({ VMS_LOG_LEVEL: "loud" }), /^VMS_LOG_LEVEL /)
       assert.match(yield* problem({ VMS_CLUSTER: "a b" }), /^VMS_CLUSTER /)
+      // A cluster's nodes share agency quotas in Redis.
+      assert.match(yield* problem({ VMS_NATS_URL: "nats://127.0.0.1:4222" }), /^VMS_REDIS_URL \(--redis-url\): is required in cluster mode/)
     }))
 
   it.effect("never shows a secret's value in an error", () =>

@@ -149,6 +149,14 @@ export const decode = (raw: RawConfig): Effect.Effect<NodeConfigShape, ConfigInv
       const value = f.secret ? Redacted.make(exit.value) : exit.value
       out[key] = f.default === undefined ? Option.some(value) : value
     }
+    // A cluster's nodes share agency quotas (viewer reservations) in Redis.
+    if (Option.isSome(out.natsUrl as Option.Option<unknown>) && Option.isNone(out.redisUrl as Option.Option<unknown>)) {
+      return Effect.fail(new ConfigInvalid({
+        variable: fields.redisUrl.env,
+        flag: fields.redisUrl.flag,
+        problem: "is required in cluster mode (VMS_NATS_URL is set): the nodes share agency quotas in Redis"
+      }))
+    }
     return Effect.succeed(out as NodeConfigShape)
   })
 

@@ -10,6 +10,7 @@ import WebSocket from "ws"
 import * as fs from "node:fs/promises"
 import { freePort } from "../../runtime/net/FreePort.ts"
 import { eventually } from "./Eventually.ts"
+import { redisUrl } from "./Redis.ts"
 import { spawnVms, type VmsProcess } from "./NodeProcess.ts"
 import { tempDir } from "./TestNode.ts"
 
@@ -38,6 +39,7 @@ export const startNode = (
     const port = yield* freePort
     const vms = yield* spawnVms(["start"], {
       VMS_NATS_URL: cluster.natsUrl,
+      VMS_REDIS_URL: yield* redisUrl,
       VMS_DATABASE_URL: cluster.databaseUrl,
       VMS_CLUSTER: cluster.namespace,
       VMS_NODE_ID: id,
