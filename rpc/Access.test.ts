@@ -135,8 +135,7 @@ describe("access control", () => {
         ["POST", "/api/v1/cameras/cam-b1/recording", { enabled: true }],
         ["GET", `/api/v1/recordings?cameraId=cam-b1&from=${from}&to=${to}`],
         ["GET", `/api/v1/cameras/cam-b1/timeline?from=${from}&to=${to}`],
-        ["GET", "/api/v1/cameras/cam-b1/live-url"],
-        ["GET", "/live/cam-b1/index.m3u8"]
+        ["POST", "/api/v1/viewers", { cameraId: "cam-b1" }]
       ] as const) {
         const reply = yield* rest(method, path, auth, body)
         assert.strictEqual(reply.status, 404, `${method} ${path}: ${reply.text}`)
@@ -167,29 +166,42 @@ describe("access control", () => {
       assert.isFalse(ws.received.some((message) => message.params?.cameraId === "cam-b1"))
     }))
 
-  it.live("signed live URLs: bound to the camera, tampered or expired is 403", () =>
+  it.live("live URLs come with viewer sessions: bound to camera and session, tampered, expired or ended is 403", () =>
     Effect.gen(function*() {
       const { rest, user } = yield* setup()
       const a = yield* user("alice", "operator", "a")
-      const signed = yield* rest("GET", "/api/v1/cameras/cam-a1/live-url", { authorization: a.authorization })
-      assert.strictEqual(signed.status, 200, signed.text)
-      const url: string = signed.json.url
+      // Credentials alone open live media to admins only; others need a session (it is what the quota counts).
+      const direct = yield* rest("GET", "/live/cam-a1/index.m3u8", { authorization: a.authorization })
+      assert.strictEqual(direct.status, 403, direct.text)
+      assert.strictEqual(direct.json.error.code, "SessionRequired")
+      const started = yield* rest("POST", "/api/v1/viewers", { authorization: a.authorization }, { cameraId: "cam-a1" })
+      assert.strictEqual(started.status, 201, started.text)
+      const url: string = started.json.liveUrl
       assert.match(url, /^\/live\/cam-a1\/index\.m3u8\?token=/)
-      // The token opens the camera's playlist without credentials (no stream runs here, hence 404 from the registry).
+      // The URL opens the camera's playlist without credentials (no stream runs here, hence 404 from the registry).
       const opened = yield* rest("GET", url)
       assert.strictEqual(opened.status, 404, opened.text)
       assert.include(opened.text, "is not live")
       const token = new URL(url, "http://x").searchParams.get("token")!
-      const segment = yield* rest("GET", `/live/cam-a1/000001.ts?token=${encodeURIComponent(token)}`)
+      const segment = yield* rest("GET", `/live/cam-a1/seg_1.ts?token=${encodeURIComponent(token)}`)
       assert.notStrictEqual(segment.status, 403)
 
       const tampered = `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`
       assert.strictEqual((yield* rest("GET", `/live/cam-a1/index.m3u8?token=${tampered}`)).status, 403)
       assert.strictEqual((yield* rest("GET", `/live/cam-b1/index.m3u8?token=${encodeURIComponent(token)}`)).status, 403)
-      const expired = makeSigner(jwtSecret).sign("/live/cam-a1/", Date.now() - 60_000)
+      const signer = makeSigner(jwtSecret)
+      // A plain path token (as recorded media uses) opens no live media.
+      assert.strictEqual((yield* rest("GET", `/live/cam-a1/index.m3u8?token=${signer.sign("/live/cam-a1/", Date.now() + 60_000)}`)).status, 403)
+      const expired = signer.signSession("/live/cam-a1/", started.json.sessionId, Date.now() - 60_000)
       const late = yield* rest("GET", `/live/cam-a1/index.m3u8?token=${expired}`)
       assert.strictEqual(late.status, 403)
       assert.include(late.text, "expired")
+
+      const stopped = yield* rest("DELETE", `/api/v1/viewers/${started.json.sessionId}`, { authorization: a.authorization })
+      assert.strictEqual(stopped.status, 200, stopped.text)
+      const ended = yield* rest("GET", url)
+      assert.strictEqual(ended.status, 403, ended.text)
+      assert.strictEqual(ended.json.error.code, "SessionEnded")
     }))
 
   it.live("refresh tokens rotate; reusing one revokes the family; password guessing is limited", () =>

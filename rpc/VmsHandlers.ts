@@ -13,6 +13,7 @@ import { type CameraCreate, CameraView, maskUrlsIn } from "../runtime/cameras/Ca
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
 import { EventSubscriptions, type Notification } from "./EventSubscriptions.ts"
 import { JsonRpcSinks, sinkHeader } from "./JsonRpcSinks.ts"
+import * as ViewingHandlers from "./ViewingHandlers.ts"
 import { AuditLog } from "../runtime/audit/AuditLog.ts"
 import { RecordingIndex } from "../runtime/recording/RecordingIndex.ts"
 import { rangeProblem, RecordingView } from "../runtime/recording/RecordingModel.ts"
@@ -111,7 +112,10 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
     return CameraView.fromRecord(updated.value)
   })
 
+  const viewing = yield* ViewingHandlers.make
+
   return VmsRpcs.of({
+    ...viewing,
     get_camera_list: Effect.fn("VmsRpcs.get_camera_list")(function*(payload) {
       const principal = yield* require("camera:read")
       const agencyId = agencyFilter(principal, payload.agencyId)

@@ -16,8 +16,18 @@ import { bodyParseOptions, CameraCreate, CameraId, CameraView, isPrintable } fro
 import { AgencyNotFound, CameraAlreadyExists } from "../runtime/cameras/CameraStore.ts"
 import { Instant, RecordingView } from "../runtime/recording/RecordingModel.ts"
 import { CurrentPrincipal } from "../runtime/auth/Principal.ts"
+import { QuotaExceeded, QuotaUnavailable, SessionNotFound, SessionView } from "../runtime/quota/QuotaModel.ts"
 
-export { AgencyNotFound, CameraAlreadyExists, CameraNotFound, CameraUnavailable, SnapshotUnavailable }
+export {
+  AgencyNotFound,
+  CameraAlreadyExists,
+  CameraNotFound,
+  CameraUnavailable,
+  QuotaExceeded,
+  QuotaUnavailable,
+  SessionNotFound,
+  SnapshotUnavailable
+}
 
 // ---------------------------------------------------------------------------
 // Errors the API adds to the domain's
@@ -63,6 +73,9 @@ export const domainErrorCodes: Readonly<Record<string, number>> = {
   RateLimited: -32029,
   CameraUnavailable: -32050,
   SnapshotUnavailable: -32051,
+  QuotaExceeded: -32042,
+  SessionNotFound: -32044,
+  QuotaUnavailable: -32053,
   InternalError: -32603,
   InvalidParams: -32602
 }
@@ -112,6 +125,17 @@ export const SnapshotView = Schema.Struct({
   height: Schema.Number,
   takenAt: Schema.DateTimeUtc
 })
+
+/** A started viewer session: its live URL works while the session lives. */
+export const ViewerGrant = Schema.Struct({
+  ...SessionView.fields,
+  /** `/live/{cameraId}/index.m3u8?token=…`, relative to the node; its fetches count as heartbeats. */
+  liveUrl: Schema.String
+})
+
+const SessionRef = {
+  sessionId: Schema.String.check(Schema.isMaxLength(64, { message: "must be at most 64 characters" }), isPrintable)
+}
 
 // ---------------------------------------------------------------------------
 // Events
@@ -207,6 +231,21 @@ export class VmsRpcs extends RpcGroup.make(
     },
     success: RecordingPage,
     error: Schema.Union([...accessErrors, CameraNotFound, InvalidParams])
+  }),
+  Rpc.make("start_viewing", {
+    payload: CameraRef,
+    success: ViewerGrant,
+    error: Schema.Union([...accessErrors, CameraNotFound, QuotaExceeded, QuotaUnavailable])
+  }),
+  Rpc.make("heartbeat", {
+    payload: SessionRef,
+    success: SessionView,
+    error: Schema.Union([...accessErrors, SessionNotFound, QuotaUnavailable])
+  }),
+  Rpc.make("stop_viewing", {
+    payload: SessionRef,
+    success: SessionView,
+    error: Schema.Union([...accessErrors, SessionNotFound, QuotaUnavailable])
   }),
   Rpc.make("subscribe", {
     payload: SubscribeRequest,

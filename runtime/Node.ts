@@ -11,6 +11,12 @@ import * as FleetKeeper from "../actors/FleetKeeper.ts"
 import * as RecordingKeeper from "../actors/RecordingKeeper.ts"
 import { RecordingSegmenterLayer } from "../actors/RecordingSegmenter.ts"
 import * as RetentionSweeper from "../actors/RetentionSweeper.ts"
+import { AgencyQuotaLayer } from "../actors/AgencyQuota.ts"
+import { ViewerSessionLayer } from "../actors/ViewerSession.ts"
+import * as AgencyStore from "./agencies/AgencyStore.ts"
+import { QuotaMetrics } from "./metrics/QuotaMetrics.ts"
+import * as ReservationStore from "./quota/ReservationStore.ts"
+import { ViewerSessions } from "./quota/ViewerSessions.ts"
 import * as ActorCameraControl from "./cameras/ActorCameraControl.ts"
 import * as CameraStore from "./cameras/CameraStore.ts"
 import { DataDir } from "./config/DataDir.ts"
@@ -86,10 +92,15 @@ const recordingServices = Layer.mergeAll(SegmentUploader.layer, storeReady).pipe
   Layer.provideMerge(Layer.mergeAll(segmentStore, RecordingIndex.layer, RecordingMetrics.layer))
 )
 
+/** What quota actors use: agencies and their limits, the reservation store (Redis in a cluster), metrics. */
+const quotaServices = Layer.mergeAll(AgencyStore.layer, ReservationStore.layer, QuotaMetrics.layer)
+
 /** The actors and singletons this node runs, on the sharding layer of its mode. */
 const actors = Layer.mergeAll(
   CameraLayer,
   RecordingSegmenterLayer,
+  AgencyQuotaLayer,
+  ViewerSessionLayer,
   FleetKeeper.layer(),
   RecordingKeeper.layer(),
   RetentionSweeper.layer
@@ -115,6 +126,7 @@ const routes = (options: NodeOptions) =>
     options.demoCameras === undefined || options.demoCameras <= 0 ? Layer.empty : Demo.layer(options.demoCameras)
   ).pipe(
     Layer.provide(ClusterMode.ownerProxy),
+    Layer.provideMerge(ViewerSessions.layer),
     Layer.provideMerge([ActorCameraControl.layer, MediaToken.layer, Exporter.layer]),
     Layer.provideMerge(ClientApi.authServices)
   )
@@ -129,6 +141,7 @@ const services = (options: NodeOptions) =>
   apiReady.pipe(
     Layer.provideMerge(routes(options)),
   Layer.provideMerge(actors),
+  Layer.provideMerge(quotaServices),
   Layer.provideMerge(recordingServices),
   Layer.provideMerge(cameraServices),
   Layer.provideMerge(Database.layer)

@@ -1,13 +1,13 @@
 /**
  * The REST contract for credentials: `auth` (login and refresh, open to
- * anyone), `tokens` and `users` (admins), and `media` (signed live URLs for
- * players). Handlers live in `AuthHandlers.ts`.
+ * anyone), and `tokens` and `users` (admins). Signed live URLs come with
+ * viewer sessions (`ViewersApi.ts`). Handlers live in `AuthHandlers.ts`.
  */
 import { Schema } from "effect"
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Role } from "../../runtime/auth/Principal.ts"
 import { CameraId, isPrintable } from "../../runtime/cameras/CameraModel.ts"
-import { AgencyNotFoundError, CameraNotFoundError, envelope } from "./CamerasApi.ts"
+import { AgencyNotFoundError, envelope } from "./CamerasApi.ts"
 import { RateLimitedError } from "./RestAuth.ts"
 
 /** Password guesses allowed per username and minute. */
@@ -106,12 +106,6 @@ export const UserView = Schema.Struct({
   agencyId: Schema.String
 }).annotate({ identifier: "User" })
 
-export const LiveUrl = Schema.Struct({
-  /** The playlist URL with its signed `token`, relative to the node. */
-  url: Schema.String,
-  expiresAt: Schema.String
-}).annotate({ identifier: "LiveUrl" })
-
 export class AuthApi extends HttpApiGroup.make("auth")
   .add(
     HttpApiEndpoint.post("login", "/auth/login", {
@@ -155,15 +149,4 @@ export class UsersApi extends HttpApiGroup.make("users")
     })
   )
   .annotate(OpenApi.Description, "Users who log in with a password (admins)")
-{}
-
-export class MediaApi extends HttpApiGroup.make("media")
-  .add(
-    HttpApiEndpoint.get("liveUrl", "/cameras/:id/live-url", {
-      params: { id: Name },
-      success: LiveUrl,
-      error: CameraNotFoundError
-    }).annotate(OpenApi.Description, "A signed live playlist URL for players, valid for 10 minutes, for this camera only")
-  )
-  .annotate(OpenApi.Description, "Signed media URLs")
 {}

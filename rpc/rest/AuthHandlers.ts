@@ -1,5 +1,5 @@
 /**
- * Handlers of the `auth`, `tokens`, `users` and `media` groups. Login
+ * Handlers of the `auth`, `tokens` and `users` groups. Login
  * answers the same error for an unknown user and a wrong password; refresh
  * tokens rotate on every use. Token and user changes are audited and end
  * setup mode (`Authenticator.credentialsChanged`).
@@ -14,18 +14,11 @@ import * as Passwords from "../../runtime/auth/Passwords.ts"
 import { CurrentPrincipal } from "../../runtime/auth/Principal.ts"
 import { SigningSecret } from "../../runtime/auth/SigningSecret.ts"
 import { AuditLog } from "../../runtime/audit/AuditLog.ts"
-import { MediaToken } from "../../runtime/recording/MediaToken.ts"
 import { ConflictError, InvalidCredentialsError, loginAttemptsPerMinute, TokenNotFoundError } from "./AuthApi.ts"
 import { RateLimitedError } from "./RestAuth.ts"
 import { RateLimiter } from "../../runtime/auth/RateLimiter.ts"
 import { AgencyNotFoundError, failWith, InternalError, RequestId } from "./CamerasApi.ts"
 import type { Api } from "./RestApi.ts"
-
-/** Signed live URLs are valid this long (a player reloads the playlist every few seconds with it). */
-export const liveUrlSeconds = 600
-
-/** The path prefix a live token opens: the camera's playlist and its segments. */
-export const livePrefix = (cameraId: string) => `/live/${cameraId}/`
 
 const internal = (error: { readonly message: string }) =>
   Effect.gen(function*() {
@@ -182,25 +175,6 @@ export const usersLayer = (api: typeof Api) =>
             requestId
           })
           return { id: user.id, username: user.username, role: user.role, agencyId: user.agencyId }
-        })
-      })
-    })
-  )
-
-export const mediaLayer = (api: typeof Api) =>
-  HttpApiBuilder.group(
-    api,
-    "media",
-    Effect.fn(function*(handlers) {
-      const signer = yield* MediaToken
-      return handlers.handleAll({
-        liveUrl: Effect.fn("MediaApi.liveUrl")(function*({ params }) {
-          const expiresAt = Date.now() + liveUrlSeconds * 1000
-          const token = signer.sign(livePrefix(params.id), expiresAt)
-          return {
-            url: `${livePrefix(params.id)}index.m3u8?token=${token}`,
-            expiresAt: new Date(Math.ceil(expiresAt / 1000) * 1000).toISOString()
-          }
         })
       })
     })

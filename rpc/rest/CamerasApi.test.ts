@@ -21,6 +21,7 @@ import {
 import * as CameraStore from "../../runtime/cameras/CameraStore.ts"
 import * as Migrations from "../../runtime/database/Migrations.ts"
 import * as RecordingIndex from "../../runtime/recording/RecordingIndex.ts"
+import * as TestQuota from "../../test/support/TestQuota.ts"
 import * as TestAuth from "../../test/support/TestAuth.ts"
 import * as TestDatabase from "../../test/support/TestDatabase.ts"
 import * as RestApi from "./RestApi.ts"
@@ -71,7 +72,8 @@ const harness = Effect.gen(function*() {
   const state: ControlState = { reconciled: [], statuses: new Map(), snapshots: new Map() }
   const database = Layer.effectDiscard(Migrations.run).pipe(Layer.provideMerge(TestDatabase.layer))
   const routes = RestApi.layer.pipe(
-    Layer.provide(Layer.mergeAll(CameraStore.layer, RecordingIndex.layer, controlLayer(state), TestAuth.layer())),
+    Layer.provide(TestQuota.layer),
+    Layer.provideMerge(Layer.mergeAll(CameraStore.layer, RecordingIndex.layer, controlLayer(state), TestAuth.layer())),
     Layer.provide(database)
   )
   const server = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(

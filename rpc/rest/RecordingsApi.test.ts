@@ -16,6 +16,7 @@ import { CameraControl, CameraNotFound } from "../../runtime/cameras/CameraContr
 import * as CameraStore from "../../runtime/cameras/CameraStore.ts"
 import * as Migrations from "../../runtime/database/Migrations.ts"
 import * as RecordingIndex from "../../runtime/recording/RecordingIndex.ts"
+import * as TestQuota from "../../test/support/TestQuota.ts"
 import * as TestAuth from "../../test/support/TestAuth.ts"
 import * as TestDatabase from "../../test/support/TestDatabase.ts"
 import * as RestApi from "./RestApi.ts"
@@ -34,7 +35,7 @@ const harness = Effect.gen(function*() {
   const services = Layer.mergeAll(CameraStore.layer, RecordingIndex.layer, control, TestAuth.layer()).pipe(
     Layer.provideMerge(database)
   )
-  const server = HttpRouter.serve(RestApi.layer, { disableLogger: true, disableListenLog: true }).pipe(
+  const server = HttpRouter.serve(RestApi.layer.pipe(Layer.provide(TestQuota.layer)), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(services)
   )

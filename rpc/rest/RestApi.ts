@@ -32,7 +32,7 @@ import {
   RestBoundary
 } from "./CamerasApi.ts"
 import * as CamerasHandlers from "./CamerasHandlers.ts"
-import { AuthApi, MediaApi, TokensApi, UsersApi } from "./AuthApi.ts"
+import { AuthApi, TokensApi, UsersApi } from "./AuthApi.ts"
 import * as AuthHandlers from "./AuthHandlers.ts"
 import * as RestAuthLayer from "./RestAuth.ts"
 import { RestAuth } from "./RestAuth.ts"
@@ -46,6 +46,11 @@ import type { MediaToken } from "../../runtime/recording/MediaToken.ts"
 import { RecordingsApi } from "./RecordingsApi.ts"
 import * as RecordingsHandlers from "./RecordingsHandlers.ts"
 import type { RecordingIndex } from "../../runtime/recording/RecordingIndex.ts"
+import type { Sharding } from "effect/cluster"
+import type { AgencyStore } from "../../runtime/agencies/AgencyStore.ts"
+import type { ViewerSessions } from "../../runtime/quota/ViewerSessions.ts"
+import { AgenciesApi, ViewersApi } from "./ViewersApi.ts"
+import * as ViewersHandlers from "./ViewersHandlers.ts"
 
 export class Api extends HttpApi.make("vms")
   .add(CamerasApi.middleware(RestAuth))
@@ -53,7 +58,8 @@ export class Api extends HttpApi.make("vms")
   .add(AuthApi)
   .add(TokensApi.middleware(RestAuth))
   .add(UsersApi.middleware(RestAuth))
-  .add(MediaApi.middleware(RestAuth))
+  .add(ViewersApi.middleware(RestAuth))
+  .add(AgenciesApi.middleware(RestAuth))
   .middleware(RestBoundary)
   .prefix("/api/v1")
   .annotate(HttpApi.PayloadParseOptions, bodyParseOptions)
@@ -195,6 +201,9 @@ export const layer: Layer.Layer<
   | AuditLog
   | MediaToken
   | RecordingIndex
+  | ViewerSessions
+  | AgencyStore
+  | Sharding.Sharding
   | HttpRouter.HttpRouter
   | Etag.Generator
   | HttpPlatform.HttpPlatform
@@ -205,7 +214,8 @@ export const layer: Layer.Layer<
   Layer.provide(AuthHandlers.authLayer(Api)),
   Layer.provide(AuthHandlers.tokensLayer(Api)),
   Layer.provide(AuthHandlers.usersLayer(Api)),
-  Layer.provide(AuthHandlers.mediaLayer(Api)),
+  Layer.provide(ViewersHandlers.viewersLayer(Api)),
+  Layer.provide(ViewersHandlers.agenciesLayer(Api)),
   Layer.provide(RecordingsHandlers.layer(Api)),
   Layer.provide(RestAuthLayer.layer),
   Layer.provide(boundaryLayer)

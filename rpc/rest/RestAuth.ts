@@ -58,14 +58,18 @@ const endpointPermissions: Readonly<Record<string, Permission>> = {
   "tokens.list": "token:manage",
   "tokens.revoke": "token:manage",
   "users.create": "token:manage",
-  "media.liveUrl": "media:live"
+  "viewers.start": "media:live",
+  "viewers.heartbeat": "media:live",
+  "viewers.stop": "media:live",
+  "agencies.create": "agency:manage",
+  "agencies.update": "agency:manage"
 }
 
 const permissionFor = (group: string, endpoint: string, method: string): Permission =>
   endpointPermissions[`${group}.${endpoint}`] ?? (method === "GET" ? "camera:read" : "camera:write")
 
 /** Groups whose `:id` path parameter is a camera id. */
-const cameraPathGroups = new Set(["cameras", "recordings", "media"])
+const cameraPathGroups = new Set(["cameras", "recordings"])
 
 export const layer: Layer.Layer<RestAuth, never, Authenticator | RateLimiter | CameraStore | ApiMetrics> = Layer.effect(
   RestAuth,

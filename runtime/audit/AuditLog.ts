@@ -10,7 +10,7 @@ import type { Principal } from "../auth/Principal.ts"
 
 export interface AuditEntry {
   readonly action: string
-  readonly targetType: "camera" | "token" | "user" | "recording" | "setting"
+  readonly targetType: "camera" | "token" | "user" | "recording" | "setting" | "agency"
   readonly targetId: string
   readonly details?: Record<string, unknown> | undefined
   readonly requestId?: string | undefined

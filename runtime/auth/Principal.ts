@@ -21,6 +21,7 @@ export const permissionNames = [
   "media:playback",
   "media:export",
   "token:manage",
+  "agency:manage",
   "audit:read"
 ] as const
 export type Permission = typeof permissionNames[number]

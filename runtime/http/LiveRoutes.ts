@@ -1,6 +1,7 @@
 /**
  * Live HLS for the cameras running on this node: `GET /live/{cameraId}/index.m3u8`
- * (never cached: it changes every second) and its segments (immutable).
+ * (never cached: it changes every second) and its segments (immutable), for
+ * viewers with a live session's URL (`MediaAccess.authorizeLive`).
  * Camera ids and segment names are checked against strict patterns before
  * any lookup, and segments are served only if the stream lists them, so no
  * request can name another file.
@@ -33,7 +34,7 @@ const playlist = Effect.gen(function*() {
   const registry = yield* LiveRegistry
   const { cameraId } = yield* HttpRouter.params
   if (cameraId === undefined || !cameraIdPattern.test(cameraId)) return notFound("no such camera")
-  const grant = yield* MediaAccess.authorize(cameraId, `/live/${cameraId}/`, "media:live")
+  const grant = yield* MediaAccess.authorizeLive(cameraId)
   if (grant._tag === "Refused") return grant.response
   const stream = registry.get(cameraId)
   if (Option.isNone(stream)) return yield* fromOwner(cameraId)
@@ -55,7 +56,7 @@ const segment = Effect.gen(function*() {
   const { cameraId, segment } = yield* HttpRouter.params
   if (cameraId === undefined || !cameraIdPattern.test(cameraId)) return notFound("no such camera")
   if (segment === undefined || !chunkFilePattern.test(segment)) return notFound("no such segment")
-  const grant = yield* MediaAccess.authorize(cameraId, `/live/${cameraId}/`, "media:live")
+  const grant = yield* MediaAccess.authorizeLive(cameraId)
   if (grant._tag === "Refused") return grant.response
   const stream = registry.get(cameraId)
   if (Option.isNone(stream)) return yield* fromOwner(cameraId)

@@ -1,20 +1,32 @@
 /**
- * Who may fetch a camera's media (`/live/…` now): a request with a signed
- * `?token=` for the camera's path prefix (from `/api/v1/cameras/{id}/live-url`,
- * bound to that camera, expiring), or one whose credentials (or setup mode)
- * name a principal with the permission who may see the camera. A tampered or
- * expired token is 403; no credentials 401; a camera the caller may not see
- * is 404, as if it did not exist.
+ * Who may fetch a camera's media.
+ *
+ * Live (`/live/…`, `authorizeLive`): a viewer session's signed URL (from
+ * `start_viewing` / `POST /api/v1/viewers`), bound to the camera and the
+ * session, and only while the session's quota reservation is held; each
+ * such request renews it (a heartbeat). So the agency quota holds on the
+ * media path itself. Admins (and setup mode) may also fetch live media with
+ * their credentials, outside any quota; other roles need a session.
+ *
+ * Recorded (`authorize`): a signed `?token=` for the path prefix, or
+ * credentials whose principal has the permission and may see the camera.
+ *
+ * A tampered or expired token, or an ended session, is 403; no credentials
+ * 401; a camera the caller may not see is 404, as if it did not exist.
  */
 import { Effect, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Authenticator, isLoopback } from "../auth/Authenticator.ts"
-import { can, canSeeCamera, type Permission } from "../auth/Principal.ts"
+import { can, canSeeCamera, type Permission, type Principal } from "../auth/Principal.ts"
 import { CameraStore } from "../cameras/CameraStore.ts"
-import { MediaToken } from "../recording/MediaToken.ts"
+import { isSessionToken, MediaToken } from "../recording/MediaToken.ts"
+import { ViewerSessions } from "../quota/ViewerSessions.ts"
 
-/** What `authorize` reads. */
-export type Services = Authenticator | CameraStore | MediaToken
+/** What `authorize` reads (recorded media). */
+export type RecordedServices = Authenticator | CameraStore | MediaToken
+
+/** What `authorizeLive` reads too. */
+export type Services = RecordedServices | ViewerSessions
 
 export type MediaGrant =
   | { readonly _tag: "Granted"; readonly token: string | undefined }
@@ -28,17 +40,65 @@ const refuse = (status: number, code: string, message: string): MediaGrant => ({
   })
 })
 
-/** Decides whether the current request may read media under `prefix` of `cameraId`. */
+const tokenOf = (request: HttpServerRequest.HttpServerRequest) =>
+  new URL(request.url, "http://localhost").searchParams.get("token")
+
+const badToken = (check: "expired" | "invalid") =>
+  refuse(403, "Forbidden", check === "expired" ? "token: has expired" : "token: is not valid for this camera")
+
+/** Decides whether the current request may read recorded media under `prefix` of `cameraId`. */
 export const authorize = (cameraId: string, prefix: string, permission: Permission) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const signer = yield* MediaToken
-    const token = new URL(request.url, "http://localhost").searchParams.get("token")
+    const token = tokenOf(request)
     if (token !== null) {
       const check = signer.verify(prefix, token, Date.now())
-      if (check === "valid") return { _tag: "Granted", token } satisfies MediaGrant
-      return refuse(403, "Forbidden", check === "expired" ? "token: has expired" : "token: is not valid for this camera")
+      return check === "valid" ? { _tag: "Granted", token } satisfies MediaGrant : badToken(check)
     }
+    return yield* withCredentials(request, cameraId, permission)
+  })
+
+/** Decides whether the current request may read `cameraId`'s live media (see the module's comment). */
+export const authorizeLive = (cameraId: string) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const token = tokenOf(request)
+    if (token !== null) {
+      if (!isSessionToken(token)) return badToken("invalid")
+      const sessions = yield* ViewerSessions
+      const check = yield* sessions.touch(cameraId, token).pipe(
+        Effect.catchTag("QuotaUnavailable", (error) =>
+          Effect.logWarning("live request refused: quota store unavailable", error.message).pipe(Effect.as("unavailable" as const)))
+      )
+      switch (check) {
+        case "valid":
+          return { _tag: "Granted", token } satisfies MediaGrant
+        case "ended":
+          return refuse(403, "SessionEnded", "the viewer session has ended; start a new one (POST /api/v1/viewers)")
+        case "unavailable":
+          return refuse(503, "QuotaUnavailable", "the quota store did not answer; retry")
+        default:
+          return badToken(check)
+      }
+    }
+    return yield* withCredentials(request, cameraId, "media:live", (principal) =>
+      principal.role === "admin"
+        ? undefined
+        : refuse(403, "SessionRequired", "live media needs a viewer session: start_viewing, or POST /api/v1/viewers"))
+  })
+
+/**
+ * A request with credentials (or setup mode): the principal's permission and
+ * its view of the camera decide, then `also` may still refuse.
+ */
+const withCredentials = (
+  request: HttpServerRequest.HttpServerRequest,
+  cameraId: string,
+  permission: Permission,
+  also: (principal: Principal) => MediaGrant | undefined = () => undefined
+) =>
+  Effect.gen(function*() {
     const authenticator = yield* Authenticator
     const result = yield* Effect.result(authenticator.authenticate({
       header: (name) => request.headers[name],
@@ -54,7 +114,7 @@ export const authorize = (cameraId: string, prefix: string, permission: Permissi
         return refuse(404, "NotFound", "no such camera")
       }
     }
-    return { _tag: "Granted", token: undefined } satisfies MediaGrant
+    return also(principal) ?? { _tag: "Granted", token: undefined } satisfies MediaGrant
   })
 
 /** The playlist with `?token=` on every segment URI, so a player with a signed URL can follow it. */

@@ -42,7 +42,7 @@ export const classify = (pathname: string):
 
 const guard = HttpRouter.middleware(
   Effect.gen(function*() {
-    const services = yield* Effect.context<MediaAccess.Services | AuditLog>()
+    const services = yield* Effect.context<MediaAccess.RecordedServices | AuditLog>()
     const audit = yield* AuditLog
     const authenticator = yield* Authenticator
     return (httpEffect) =>
@@ -78,4 +78,4 @@ const guard = HttpRouter.middleware(
 )
 
 /** Provide to `PlaybackRoutes.layer` and `ExportRoutes.layer`. */
-export const layer: Layer.Layer<never, never, MediaAccess.Services | AuditLog> = guard.layer
+export const layer: Layer.Layer<never, never, MediaAccess.RecordedServices | AuditLog> = guard.layer

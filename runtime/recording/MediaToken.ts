@@ -2,6 +2,8 @@
  * Signed, expiring `?token=` values for media URLs a player fetches without
  * credentials (recorded segments, exports): an HMAC-SHA256 over the URL's
  * path and the expiry, so a token opens exactly one path until it expires.
+ * Live URLs carry session tokens: the viewer session's id is signed in too,
+ * and the media path also checks that the session still lives.
  * The secret is `VMS_JWT_SECRET`, or a random one kept in the data dir
  * (`media-url.secret`) so tokens survive restarts of an embedded node.
  */
@@ -17,10 +19,25 @@ export type TokenCheck = "valid" | "expired" | "invalid"
 export interface MediaTokenSigner {
   readonly sign: (urlPath: string, expiresAtMs: number) => string
   readonly verify: (urlPath: string, token: string, nowMs: number) => TokenCheck
+  /** A token bound to a viewer session too: `<sessionId>.<expires>.<mac>`. */
+  readonly signSession: (urlPath: string, sessionId: string, expiresAtMs: number) => string
+  /** The session a token names, if it is a valid session token for `urlPath`. */
+  readonly verifySession: (
+    urlPath: string,
+    token: string,
+    nowMs: number
+  ) => { readonly check: TokenCheck; readonly sessionId: string | undefined }
 }
 
-const mac = (secret: string, urlPath: string, expiresAtSeconds: number) =>
-  createHmac("sha256", secret).update(`${expiresAtSeconds}\n${urlPath}`).digest("base64url")
+const mac = (secret: string, urlPath: string, expiresAtSeconds: number, sessionId?: string) =>
+  createHmac("sha256", secret)
+    .update(sessionId === undefined ? `${expiresAtSeconds}\n${urlPath}` : `${expiresAtSeconds}\n${urlPath}\n${sessionId}`)
+    .digest("base64url")
+
+const sessionTokenPattern = /^([0-9a-f-]{36})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/
+
+/** Whether `token` is shaped like a session token (others are plain path tokens). */
+export const isSessionToken = (token: string) => sessionTokenPattern.test(token)
 
 export const makeSigner = (secret: string): MediaTokenSigner => ({
   sign: (urlPath, expiresAtMs) => {
@@ -34,6 +51,18 @@ export const makeSigner = (secret: string): MediaTokenSigner => ({
     const expected = Buffer.from(mac(secret, urlPath, expires))
     if (!timingSafeEqual(expected, Buffer.from(match[2]!))) return "invalid"
     return expires * 1000 < nowMs ? "expired" : "valid"
+  },
+  signSession: (urlPath, sessionId, expiresAtMs) => {
+    const expires = Math.ceil(expiresAtMs / 1000)
+    return `${sessionId}.${expires}.${mac(secret, urlPath, expires, sessionId)}`
+  },
+  verifySession: (urlPath, token, nowMs) => {
+    const match = sessionTokenPattern.exec(token)
+    if (match === null) return { check: "invalid", sessionId: undefined }
+    const [sessionId, expires] = [match[1]!, Number(match[2])]
+    const expected = Buffer.from(mac(secret, urlPath, expires, sessionId))
+    if (!timingSafeEqual(expected, Buffer.from(match[3]!))) return { check: "invalid", sessionId: undefined }
+    return { check: expires * 1000 < nowMs ? "expired" : "valid", sessionId }
   }
 })
 

@@ -31,6 +31,7 @@ import { Metrics } from "../../runtime/metrics/Metrics.ts"
 import * as RecordingIndex from "../../runtime/recording/RecordingIndex.ts"
 import { until } from "./Eventually.ts"
 import * as TestDatabase from "./TestDatabase.ts"
+import * as TestQuota from "./TestQuota.ts"
 import { tempDir } from "./TestNode.ts"
 
 export const statusOf = (cameraId: string, status: CameraStatus["status"]) =>
@@ -74,7 +75,9 @@ export const harness = (env: Record<string, string> = {}) =>
       Metrics.layer,
       EventBus.layer
     )
-    const services = Layer.mergeAll(controlLayer, LiveRegistry.layer, MediaToken.layer, OwnerProxy.layerLocal).pipe(
+    const services = Layer.mergeAll(controlLayer, LiveRegistry.layer, OwnerProxy.layerLocal).pipe(
+      Layer.provideMerge(TestQuota.layer),
+      Layer.provideMerge(MediaToken.layer),
       Layer.provideMerge(Layer.mergeAll(CameraStore.layer, RecordingIndex.layer)),
       Layer.provideMerge(ClientApi.authServices),
       Layer.provideMerge(foundation),
