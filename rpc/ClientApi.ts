@@ -9,6 +9,7 @@ import { Effect, Layer } from "effect"
 import { AuditLog } from "../runtime/audit/AuditLog.ts"
 import { ApiMetrics } from "../runtime/metrics/ApiMetrics.ts"
 import { Authenticator } from "../runtime/auth/Authenticator.ts"
+import { CameraStatusView } from "../runtime/cameras/CameraStatusView.ts"
 import * as CredentialStore from "../runtime/auth/CredentialStore.ts"
 import * as RateLimiter from "../runtime/auth/RateLimiter.ts"
 import { SigningSecret } from "../runtime/auth/SigningSecret.ts"
@@ -36,4 +37,4 @@ export const authServices = countFailures.pipe(
 export const layer = Layer.mergeAll(
   RpcRoutes.layer.pipe(Layer.provide(Layer.mergeAll(VmsHandlers.layer, RpcAuth.layer))),
   ApiDocs.layer
-).pipe(Layer.provide(Layer.mergeAll(EventSubscriptions.layer, JsonRpcSinks.layer)))
+).pipe(Layer.provide(Layer.mergeAll(EventSubscriptions.layer, JsonRpcSinks.layer, CameraStatusView.layer)))

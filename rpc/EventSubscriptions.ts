@@ -9,7 +9,7 @@
  * Camera agencies are cached for a few seconds (a camera changing agency
  * late-delivers to its old agency that long).
  */
-import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Option, Scheduler, Schema, type Scope, Stream } from "effect"
 import { canSeeCamera, type Principal } from "../runtime/auth/Principal.ts"
 import { maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
@@ -50,8 +50,11 @@ export interface Subscriber {
   readonly events: ReadonlySet<NotificationName>
   /** Only these cameras; every camera the principal may see when undefined. */
   readonly cameraIds: ReadonlySet<string> | undefined
-  /** The notification, and its fields (without `_tag`) as a JSON object text. */
-  readonly deliver: (notification: Notification, fieldsJson: string) => void
+  /**
+   * The notification, and its fields (without `_tag`) as a JSON object text.
+   * Runs in the fan-out's fiber, one subscriber after another: it must not wait.
+   */
+  readonly deliver: (notification: Notification, fieldsJson: string) => Effect.Effect<void>
 }
 
 export class EventSubscriptions extends Context.Service<EventSubscriptions, {
@@ -115,16 +118,19 @@ export class EventSubscriptions extends Context.Service<EventSubscriptions, {
               continue
             }
           }
-          try {
-            subscriber.deliver(notification, fieldsJson)
-          } catch (error) {
-            yield* Effect.logWarning("event delivery failed", String(error))
-          }
+          yield* subscriber.deliver(notification, fieldsJson).pipe(
+            Effect.catchDefect((defect) => Effect.logWarning("event delivery failed", String(defect)))
+          )
         }
       })
 
       const events = yield* bus.subscription
-      yield* events.pipe(Stream.runForEach(fanOut), Effect.forkScoped)
+      // One event goes to all its subscribers before the fiber yields: other
+      // fibers (an ffmpeg spawn, say) run between events, not in the middle of one.
+      yield* events.pipe(
+        Stream.runForEach((event) => Effect.provideService(fanOut(event), Scheduler.PreventSchedulerYield, true)),
+        Effect.forkScoped
+      )
 
       return EventSubscriptions.of({
         add: (subscriber) =>

@@ -36,8 +36,9 @@ describe("JSON-RPC 2.0 over /ws", () => {
 
       const listed = yield* client.call(3, "get_camera_list", {})
       assert.deepStrictEqual(listed.result.items.map((item: any) => item.id), ["gate-1"])
+      // The status the camera's last event announced (the node's status view follows the bus).
       const status = yield* client.call(4, "get_camera_status", { cameraId: "gate-1" })
-      assert.strictEqual(status.result.status, "offline")
+      assert.strictEqual(status.result.status, "connecting")
       const audit = yield* node.sql<{ action: string; targetId: string; details: any }>`
         SELECT action, target_id AS "targetId", details FROM audit_log`.pipe(Effect.orDie)
       assert.deepStrictEqual(audit.map((row) => [row.action, row.targetId, row.details.via]), [["camera.create", "gate-1", "rpc"]])

@@ -66,6 +66,8 @@ interface Connection {
   /** Sent with every call: the upgrade request's, then the `authenticate` call's credentials. */
   headers: ReadonlyArray<[string, string]>
   readonly pending: Map<number, Pending>
+  /** The socket stopped reading: notifications are dropped, not written (a write now would wait for a reopen). */
+  closed: boolean
 }
 
 /** Checks credentials given in an `authenticate` call; answers what the client may learn about itself. */
@@ -354,24 +356,23 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
         headers: Object.entries(request.headers).filter(([name]) =>
           name === "authorization" || name === "x-api-key" || name === "x-forwarded-for" || name === "x-vms-loopback"
         ).concat(options.sinks === undefined ? [] : [[sinkHeader, options.sinks.proof]]),
-        pending: new Map()
+        pending: new Map(),
+        closed: false
       }
       connections.set(clientId, connection)
       if (options.sinks !== undefined) {
-        const runFork = Effect.runForkWith(yield* Effect.context<never>())
         options.sinks.sinks.set(clientId, {
           notify: (subscription, method, fieldsJson) => {
+            if (connection.closed) return Effect.void
             const params = fieldsJson === "{}"
               ? `{"subscription":${JSON.stringify(subscription)}}`
               : `{"subscription":${JSON.stringify(subscription)},${fieldsJson.slice(1)}`
             const frame = `{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":${params}}`
-            if (!connection.announced.has(subscription)) {
-              const waiting = connection.early.get(subscription)
-              if (waiting === undefined) connection.early.set(subscription, [frame])
-              else if (waiting.length < 1_024) waiting.push(frame)
-              return
-            }
-            runFork(connection.write(frame))
+            if (connection.announced.has(subscription)) return connection.write(frame)
+            const waiting = connection.early.get(subscription)
+            if (waiting === undefined) connection.early.set(subscription, [frame])
+            else if (waiting.length < 1_024) waiting.push(frame)
+            return Effect.void
           }
         })
       }
@@ -394,7 +395,12 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
             yield* onFrame(clientId, connection, typeof frame === "string" ? frame : decoder.decode(frame))
           }
         }
-      }).pipe(Effect.catch(() => Effect.void))
+      }).pipe(
+        Effect.catch(() => Effect.void),
+        Effect.ensuring(Effect.sync(() => {
+          connection.closed = true
+        }))
+      )
       return HttpServerResponse.empty()
     })
 

@@ -6,14 +6,14 @@
  * `/ws` socket); `subscribe` then delivers ready-made JSON to the sink
  * instead of streaming items through the RPC server one subscriber at a time.
  */
-import { Context, Layer } from "effect"
+import { Context, type Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 
 export const sinkHeader = "x-vms-jsonrpc-sink"
 
 export interface NotificationSink {
   /** Sends `{ jsonrpc, method, params: { subscription, ...fields } }`; `fieldsJson` is a JSON object text. */
-  readonly notify: (subscription: string, method: string, fieldsJson: string) => void
+  readonly notify: (subscription: string, method: string, fieldsJson: string) => Effect.Effect<void>
 }
 
 export class JsonRpcSinks extends Context.Service<JsonRpcSinks, {

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto"
 import { CameraStatus } from "../actors/CameraProtocol.ts"
 import { CameraControl } from "../runtime/cameras/CameraControl.ts"
 import { type CameraCreate, CameraView, maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
+import { CameraStatusView } from "../runtime/cameras/CameraStatusView.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
 import { EventSubscriptions, type Notification } from "./EventSubscriptions.ts"
 import { JsonRpcSinks, sinkHeader } from "./JsonRpcSinks.ts"
@@ -57,6 +58,7 @@ let subscriptionCounter = 0
 export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
   const store = yield* CameraStore
   const control = yield* CameraControl
+  const statusView = yield* CameraStatusView
   const index = yield* RecordingIndex
   const subscriptions = yield* EventSubscriptions
   const sinks = yield* JsonRpcSinks
@@ -129,10 +131,11 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       return page.nextCursor === undefined ? { items } : { items, nextCursor: page.nextCursor }
     }),
 
-    get_camera_status: Effect.fn("VmsRpcs.get_camera_status")(function*({ cameraId }) {
+    // The hot call: no span of its own (the RPC server's span covers it).
+    get_camera_status: Effect.fnUntraced(function*({ cameraId }) {
       const principal = yield* require("camera:read")
       yield* visibleCamera(principal, cameraId)
-      const status = yield* control.status(cameraId).pipe(
+      const status = yield* statusView.status(cameraId).pipe(
         Effect.catchTags({ CameraStoreError: internal, CameraUnavailable: (error) => Effect.fail(masked(error)) })
       )
       return status.reason === null ? status : new CameraStatus({ ...status, reason: maskUrlsIn(status.reason) })
@@ -156,6 +159,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
       yield* visibleCamera(principal, cameraId)
       const removed = yield* store.remove(cameraId).pipe(Effect.catchTag("CameraStoreFailure", internal))
       agencies.delete(cameraId)
+      statusView.forget(cameraId)
       if (!removed) return yield* new CameraNotFound({ cameraId })
       yield* reconcile(cameraId)
       yield* audit(principal, "camera.delete", cameraId)
@@ -232,7 +236,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
           principal,
           events,
           cameraIds,
-          deliver: (notification) => void Queue.offerUnsafe(queue, notification)
+          deliver: (notification) => Effect.sync(() => void Queue.offerUnsafe(queue, notification))
         })
         return Stream.succeed(subscribed).pipe(Stream.concat(Stream.fromQueue(queue)))
       }))
