@@ -23,8 +23,9 @@ import { Context, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import WebSocket from "ws"
+import type WebSocket from "ws"
 import { VmsClient } from "../rpc/Client.ts"
+import { CorkedWebSocket } from "../runtime/net/CorkedWebSocket.ts"
 import { benchDatabaseUrl } from "./BenchDatabase.ts"
 import { startNode } from "./NodeUnderTest.ts"
 import { percentile } from "./Stats.ts"
@@ -78,7 +79,8 @@ const rest = (base: string, method: string, route: string, body?: unknown, apiKe
 const jsonRpcSocket = (url: string, apiKey: string, onNotification: (message: any, receivedAt: number) => void) =>
   Effect.acquireRelease(
     Effect.callback<{ readonly call: (method: string, params: unknown) => Promise<any>; readonly socket: WebSocket }, ApiBenchError>((resume) => {
-      const socket = new WebSocket(url, { headers: { "x-api-key": apiKey } })
+      // Corked like the typed client's: requests issued in one turn leave in one write.
+      const socket = new CorkedWebSocket(url, { headers: { "x-api-key": apiKey } })
       const pending = new Map<number, (message: any) => void>()
       let nextId = 0
       socket.on("message", (data) => {
@@ -161,20 +163,25 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
     }
     const cameraId = (index: number) => `bench-${index % cameras}`
 
-    const context = yield* Layer.build(VmsClient.layer(`${ws}/rpc`, { apiKey }))
-    const typed = Context.get(context, VmsClient)
-    const typedCall = (index: number) => typed.get_camera_status({ cameraId: cameraId(index) })
-    yield* Effect.logInfo("warming up").pipe(Effect.annotateLogs({ seconds: options.warmupSeconds }))
-    yield* closedLoop(options.concurrency, options.warmupSeconds, typedCall)
-    const typedSamples = yield* closedLoop(options.concurrency, options.durationSeconds, typedCall)
+    // Each client is closed before the next starts and before the node stops.
+    const typedSamples = yield* Effect.scoped(Effect.gen(function*() {
+      const context = yield* Layer.build(VmsClient.layer(`${ws}/rpc`, { apiKey }))
+      const typed = Context.get(context, VmsClient)
+      const typedCall = (index: number) => typed.get_camera_status({ cameraId: cameraId(index) })
+      yield* Effect.logInfo("warming up").pipe(Effect.annotateLogs({ seconds: options.warmupSeconds }))
+      yield* closedLoop(options.concurrency, options.warmupSeconds, typedCall)
+      return yield* closedLoop(options.concurrency, options.durationSeconds, typedCall)
+    }))
 
-    const socket = yield* jsonRpcSocket(`${ws}/ws`, apiKey, () => {})
-    const jsonCall = (index: number) =>
-      Effect.promise(() => socket.call("get_camera_status", { cameraId: cameraId(index) })).pipe(
-        Effect.flatMap((reply) => reply.error === undefined ? Effect.void : Effect.fail(fail(JSON.stringify(reply.error))))
-      )
-    yield* closedLoop(options.concurrency, options.warmupSeconds, jsonCall)
-    const jsonSamples = yield* closedLoop(options.concurrency, options.durationSeconds, jsonCall)
+    const jsonSamples = yield* Effect.scoped(Effect.gen(function*() {
+      const socket = yield* jsonRpcSocket(`${ws}/ws`, apiKey, () => {})
+      const jsonCall = (index: number) =>
+        Effect.promise(() => socket.call("get_camera_status", { cameraId: cameraId(index) })).pipe(
+          Effect.flatMap((reply) => reply.error === undefined ? Effect.void : Effect.fail(fail(JSON.stringify(reply.error))))
+        )
+      yield* closedLoop(options.concurrency, options.warmupSeconds, jsonCall)
+      return yield* closedLoop(options.concurrency, options.durationSeconds, jsonCall)
+    }))
 
     const typedSummary = { ...summary(typedSamples), callsPerSecond: Math.round(typedSamples.length / options.durationSeconds) }
     const jsonSummary = { ...summary(jsonSamples), callsPerSecond: Math.round(jsonSamples.length / options.durationSeconds) }
@@ -226,30 +233,34 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
     seen.add(key)
     if (measuring) latencies.push(receivedAt - Date.parse(message.params.updatedAt))
   }
-  yield* Effect.logInfo("connecting clients").pipe(Effect.annotateLogs({ clients: options.clients }))
-  const sockets = yield* Effect.forEach(
-    Array.from({ length: options.clients }, (_, client) => client),
-    (client) => jsonRpcSocket(`${ws}/ws`, apiKey, onNotification(client)),
-    { concurrency: 50 }
-  )
-  yield* Effect.forEach(sockets, (socket) =>
-    Effect.promise(() => socket.call("subscribe", { events: ["camera_status_update"], cameraIds: ["bench-events"] })).pipe(
-      Effect.flatMap((reply) => reply.error === undefined ? Effect.void : Effect.fail(fail(JSON.stringify(reply.error))))
-    ), { concurrency: 50, discard: true })
-  const toggle = (enabled: boolean) => rest(base, "PATCH", "/api/v1/cameras/bench-events", { enabled }, apiKey)
-  const cycle = Effect.gen(function*() {
-    yield* toggle(true)
-    yield* Effect.sleep("700 millis")
-    yield* toggle(false)
-    yield* Effect.sleep("700 millis")
-  })
-  yield* Effect.logInfo("warming up")
-  yield* cycle
-  measuring = true
-  const cycles = Math.max(1, Math.round(options.durationSeconds / 1.4))
-  for (let i = 0; i < cycles; i++) yield* cycle
-  measuring = false
-  yield* Effect.sleep("500 millis")
+  // The clients are closed before the node stops.
+  const cycles = yield* Effect.scoped(Effect.gen(function*() {
+    yield* Effect.logInfo("connecting clients").pipe(Effect.annotateLogs({ clients: options.clients }))
+    const sockets = yield* Effect.forEach(
+      Array.from({ length: options.clients }, (_, client) => client),
+      (client) => jsonRpcSocket(`${ws}/ws`, apiKey, onNotification(client)),
+      { concurrency: 50 }
+    )
+    yield* Effect.forEach(sockets, (socket) =>
+      Effect.promise(() => socket.call("subscribe", { events: ["camera_status_update"], cameraIds: ["bench-events"] })).pipe(
+        Effect.flatMap((reply) => reply.error === undefined ? Effect.void : Effect.fail(fail(JSON.stringify(reply.error))))
+      ), { concurrency: 50, discard: true })
+    const toggle = (enabled: boolean) => rest(base, "PATCH", "/api/v1/cameras/bench-events", { enabled }, apiKey)
+    const cycle = Effect.gen(function*() {
+      yield* toggle(true)
+      yield* Effect.sleep("700 millis")
+      yield* toggle(false)
+      yield* Effect.sleep("700 millis")
+    })
+    yield* Effect.logInfo("warming up")
+    yield* cycle
+    measuring = true
+    const cycles = Math.max(1, Math.round(options.durationSeconds / 1.4))
+    for (let i = 0; i < cycles; i++) yield* cycle
+    measuring = false
+    yield* Effect.sleep("500 millis")
+    return cycles
+  }))
   const events = summary(latencies)
   const result = {
     scenario: "events",

@@ -11,10 +11,11 @@
  * Credentials go in the WebSocket handshake (`Authorization: Bearer` for an
  * access token, `X-API-Key` for an API key).
  */
-import { NodeSocket } from "@effect/platform-node"
 import { Context, Layer } from "effect"
 import { RpcClient, RpcSerialization } from "effect/rpc"
 import type { RpcClientError } from "effect/rpc/RpcClientError"
+import { Socket } from "effect/socket"
+import * as CorkedWebSocket from "../runtime/net/CorkedWebSocket.ts"
 import { VmsRpcs } from "./VmsRpcs.ts"
 
 export interface Credentials {
@@ -32,7 +33,11 @@ export class VmsClient extends Context.Service<VmsClient, RpcClient.RpcClient<Rp
     Layer.effect(VmsClient, RpcClient.make(VmsRpcs)).pipe(
       Layer.provide(RpcClient.layerProtocolSocket({ retryTransientErrors: false })),
       Layer.provide(RpcSerialization.layerJson),
-      Layer.provide(NodeSocket.layerWebSocket(url, { headers: handshakeHeaders(credentials) }))
+      Layer.provide(
+        Layer.effect(Socket.Socket, Socket.makeWebSocket(url, { headers: handshakeHeaders(credentials) })).pipe(
+          Layer.provide(CorkedWebSocket.layerWebSocketConstructor)
+        )
+      )
     )
 }
 

@@ -11,6 +11,7 @@ import { HttpRouter, HttpServer } from "effect/http"
 import { NetAddress } from "effect/net"
 import { createServer } from "node:http"
 import { NodeConfig } from "../config/NodeConfig.ts"
+import { CorkedWebSocket } from "../net/CorkedWebSocket.ts"
 import * as OpsRoutes from "./OpsRoutes.ts"
 
 const listenLog = Layer.effectDiscard(
@@ -32,7 +33,12 @@ export const layer = Layer.unwrap(
     const config = yield* NodeConfig
     return Layer.mergeAll(serveRouter, OpsRoutes.layer, listenLog).pipe(
       Layer.provideMerge(HttpRouter.layer),
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.httpPort, host: config.httpHost }))
+      Layer.provideMerge(NodeHttpServer.layer(createServer, {
+        port: config.httpPort,
+        host: config.httpHost,
+        // WebSocket answers produced in one turn leave in one TCP write.
+        websocket: { WebSocket: CorkedWebSocket }
+      }))
     )
   })
 )
