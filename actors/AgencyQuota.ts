@@ -17,21 +17,30 @@ import { type AgencyUsage, QuotaMetrics } from "../runtime/metrics/QuotaMetrics.
 import { type AgencyLimits, limitsFor, QuotaExceeded, QuotaUnavailable, StreamKind } from "../runtime/quota/QuotaModel.ts"
 import { ReservationStore } from "../runtime/quota/ReservationStore.ts"
 
-export const Admission = Schema.Struct({
-  expiresAtMs: Schema.Number,
-  inUse: Schema.Number
+export const AdmitRequest = Schema.Struct({
+  reservationId: Schema.String,
+  cameraId: Schema.String,
+  holder: Schema.String,
+  kind: StreamKind,
+  ttlMs: Schema.Number
 })
+export type AdmitRequest = typeof AdmitRequest.Type
 
+export const AdmitAnswer = Schema.Union([
+  Schema.TaggedStruct("Granted", { expiresAtMs: Schema.Number, inUse: Schema.Number }),
+  Schema.TaggedStruct("Refused", { error: QuotaExceeded })
+])
+export type AdmitAnswer = typeof AdmitAnswer.Type
+
+/**
+ * Admits or refuses each request, in order, as one atomic step of the store;
+ * one answer per request. Callers batch what arrives together
+ * (`QuotaAdmissions`), so a busy agency costs one message per batch.
+ */
 export const Admit = Rpc.make("Admit", {
-  payload: {
-    reservationId: Schema.String,
-    cameraId: Schema.String,
-    holder: Schema.String,
-    kind: StreamKind,
-    ttlMs: Schema.Number
-  },
-  success: Admission,
-  error: Schema.Union([QuotaExceeded, QuotaUnavailable, AgencyNotFound])
+  payload: { requests: Schema.Array(AdmitRequest) },
+  success: Schema.Array(AdmitAnswer),
+  error: Schema.Union([QuotaUnavailable, AgencyNotFound])
 })
 
 /** Ends a reservation at once; answers whether it was still held. */
@@ -108,37 +117,48 @@ export const AgencyQuotaLayer = AgencyQuota.toLayer(
       Effect.forkScoped
     )
 
-    const admit = Effect.fn("AgencyQuota.admit")(function*(payload: typeof Admit.payloadSchema.Type) {
-      const { limit, perCamera } = limitsFor(yield* currentLimits, payload.kind)
-      const answer = yield* store.admit({
-        id: payload.reservationId,
+    const refusal = (request: AdmitRequest, scope: "agency" | "camera", limit: number, inUse: number) =>
+      new QuotaExceeded({
         agencyId,
-        cameraId: payload.cameraId,
-        holder: payload.holder,
-        kind: payload.kind,
         limit,
-        perCameraLimit: perCamera,
-        ttlMs: payload.ttlMs
+        inUse,
+        kind: request.kind,
+        ...(scope === "camera" ? { cameraId: request.cameraId } : {}),
+        message: `${scope === "camera" ? `camera ${request.cameraId}` : `agency ${agencyId}`} has ${inUse} of ${limit} ${request.kind} streams in use`
       })
-      if (answer._tag === "Granted") {
-        usage[payload.kind] = answer.inUse
-        if (!keptAlive) yield* recount.pipe(Effect.ignore)
-        return { expiresAtMs: answer.expiresAtMs, inUse: answer.inUse }
-      }
-      metrics.denied(agencyId)
-      const where = answer.scope === "camera" ? `camera ${payload.cameraId}` : `agency ${agencyId}`
-      return yield* new QuotaExceeded({
-        agencyId,
-        limit: answer.limit,
-        inUse: answer.inUse,
-        kind: payload.kind,
-        ...(answer.scope === "camera" ? { cameraId: payload.cameraId } : {}),
-        message: `${where} has ${answer.inUse} of ${answer.limit} ${payload.kind} streams in use`
+
+    const admit = Effect.fn("AgencyQuota.admit")(function*(requests: ReadonlyArray<AdmitRequest>) {
+      const current = yield* currentLimits
+      const answers = yield* store.admitMany(requests.map((request) => {
+        const { limit, perCamera } = limitsFor(current, request.kind)
+        return {
+          id: request.reservationId,
+          agencyId,
+          cameraId: request.cameraId,
+          holder: request.holder,
+          kind: request.kind,
+          limit,
+          perCameraLimit: perCamera,
+          ttlMs: request.ttlMs
+        }
+      }))
+      let granted = false
+      const out = answers.map((answer, i): AdmitAnswer => {
+        const request = requests[i]!
+        if (answer._tag === "Granted") {
+          usage[request.kind] = answer.inUse
+          granted = true
+          return { _tag: "Granted", expiresAtMs: answer.expiresAtMs, inUse: answer.inUse }
+        }
+        metrics.denied(agencyId)
+        return { _tag: "Refused", error: refusal(request, answer.scope, answer.limit, answer.inUse) }
       })
+      if (granted && !keptAlive) yield* recount.pipe(Effect.ignore)
+      return out
     })
 
     return AgencyQuota.of({
-      Admit: ({ payload }) => admit(payload),
+      Admit: ({ payload }) => admit(payload.requests),
       Release: ({ payload }) =>
         store.release(payload.reservationId).pipe(
           Effect.map(Option.match({

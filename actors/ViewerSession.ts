@@ -15,6 +15,7 @@ import { Rpc } from "effect/rpc"
 import { AgencyNotFound } from "../runtime/cameras/CameraStore.ts"
 import { QuotaExceeded, QuotaUnavailable, SessionNotFound } from "../runtime/quota/QuotaModel.ts"
 import { type Reservation, ReservationStore } from "../runtime/quota/ReservationStore.ts"
+import { QuotaAdmissions, quotaTransport } from "../runtime/quota/QuotaAdmissions.ts"
 import { AgencyQuota } from "./AgencyQuota.ts"
 
 export const SessionState = Schema.Struct({
@@ -50,28 +51,12 @@ export const ViewerSession = Entity.make("ViewerSession", [Start, Heartbeat, Sto
 /** How often a live session checks that its reservation is still held. */
 export const checkIntervalMs = 5_000
 
-/** Entity transport failures, as the quota's unavailability. */
-const transportErrors = new Set(["MailboxFull", "AlreadyProcessingMessage", "PersistenceError", "EntityNotAssignedToRunner"])
-export const quotaTransport = <A, E extends { readonly _tag: string }, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, Exclude<E, { readonly _tag: "MailboxFull" | "AlreadyProcessingMessage" | "PersistenceError" | "EntityNotAssignedToRunner" }> | QuotaUnavailable, R> =>
-  effect.pipe(
-    Effect.timeoutOrElse({
-      duration: "10 seconds",
-      orElse: () => Effect.fail(new QuotaUnavailable({ message: "the quota actor did not answer within 10 s" }))
-    }),
-    Effect.mapError((error) =>
-      transportErrors.has((error as { _tag: string })._tag)
-        ? new QuotaUnavailable({ message: `the quota actor is unreachable (${(error as { _tag: string })._tag})` })
-        : error
-    )
-  ) as never
-
 export const ViewerSessionLayer = ViewerSession.toLayer(
   Effect.gen(function*() {
     const sessionId = (yield* Entity.CurrentAddress).entityId
     const store = yield* ReservationStore
     const quotaFor = yield* AgencyQuota.client
+    const admissions = yield* QuotaAdmissions
     const keepAliveContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
     const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(keepAliveContext))
     const annotate = Effect.annotateLogs({ actor: "ViewerSession", sessionId })
@@ -126,13 +111,13 @@ export const ViewerSessionLayer = ViewerSession.toLayer(
         Effect.gen(function*() {
           const held = yield* store.get(sessionId)
           if (Option.isSome(held) && held.value.holder !== payload.holder) return yield* new SessionNotFound({ sessionId })
-          const granted = yield* quotaFor(payload.agencyId).Admit({
+          const granted = yield* admissions.admit(payload.agencyId, {
             reservationId: sessionId,
             cameraId: payload.cameraId,
             holder: payload.holder,
             kind: "live",
             ttlMs: payload.ttlMs
-          }).pipe(quotaTransport)
+          })
           yield* watch
           yield* Effect.logInfo("viewer session started").pipe(
             Effect.annotateLogs({ cameraId: payload.cameraId, agencyId: payload.agencyId, inUse: granted.inUse })

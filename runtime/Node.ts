@@ -17,6 +17,7 @@ import * as AgencyStore from "./agencies/AgencyStore.ts"
 import { QuotaMetrics } from "./metrics/QuotaMetrics.ts"
 import * as ReservationStore from "./quota/ReservationStore.ts"
 import { ViewerSessions } from "./quota/ViewerSessions.ts"
+import { QuotaAdmissions } from "./quota/QuotaAdmissions.ts"
 import * as ActorCameraControl from "./cameras/ActorCameraControl.ts"
 import * as CameraStore from "./cameras/CameraStore.ts"
 import { DataDir } from "./config/DataDir.ts"
@@ -105,6 +106,7 @@ const actors = Layer.mergeAll(
   RecordingKeeper.layer(),
   RetentionSweeper.layer
 ).pipe(
+  Layer.provideMerge(QuotaAdmissions.layer),
   Layer.provideMerge(ClusterMode.sharding)
 )
 

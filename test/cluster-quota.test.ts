@@ -14,8 +14,15 @@ import { testDatabaseUrl } from "./support/TestDatabase.ts"
 const bootstrap = "bootstrap-token-for-cluster-tests-0123"
 const admin = { "x-api-key": bootstrap, "content-type": "application/json" }
 
+interface Reply {
+  readonly status: number
+  readonly body: any
+}
+
+const call = (url: string, init?: RequestInit): Effect.Effect<Reply> => json(url, init)
+
 const post = (node: ClusterNode, path: string, body: unknown, headers: Record<string, string>) =>
-  json(`${node.baseUrl}${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) })
+  call(`${node.baseUrl}${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) })
 
 /** The node whose quota actor reports the agency (only that node exports its gauge). */
 const quotaHolder = (nodes: ReadonlyArray<ClusterNode>, agencyId: string) =>
@@ -81,11 +88,11 @@ describe("cluster quotas", () => {
         const beat = yield* post(survivors[i % 2]!, `/api/v1/viewers/${session.body.sessionId}/heartbeat`, {}, { "x-api-key": apiKey })
         assert.strictEqual(beat.status, 200, JSON.stringify(beat.body))
       }
-      const usage = yield* json(`${survivors[0]!.baseUrl}/api/v1/agencies/quota-x`, { headers: admin })
+      const usage = yield* call(`${survivors[0]!.baseUrl}/api/v1/agencies/quota-x`, { headers: admin })
       assert.deepStrictEqual(usage.body.inUse, { live: 5, playback: 0 })
 
       // One stops; of ten callers at once exactly one gets the slot.
-      const stopped = yield* json(`${survivors[1]!.baseUrl}/api/v1/viewers/${granted[0]!.body.sessionId}`, {
+      const stopped = yield* call(`${survivors[1]!.baseUrl}/api/v1/viewers/${granted[0]!.body.sessionId}`, {
         method: "DELETE",
         headers: { "x-api-key": apiKey }
       })

@@ -8,11 +8,12 @@ import { runApiBench } from "../../benchmarks/ApiBench.ts"
 import { runFailoverBench } from "../../benchmarks/FailoverBench.ts"
 import { runIngestBench } from "../../benchmarks/IngestBench.ts"
 import { runPlaybackBench } from "../../benchmarks/PlaybackBench.ts"
+import { runQuotaBench } from "../../benchmarks/QuotaBench.ts"
 import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
 import * as Logging from "../logging/Logging.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
-const scenarios = ["simulator", "ingest", "rpc", "events", "failover", "playback"] as const
+const scenarios = ["simulator", "ingest", "rpc", "events", "failover", "playback", "quota"] as const
 
 export const benchCommand = Command.make(
   "bench",
@@ -31,7 +32,10 @@ export const benchCommand = Command.make(
       Flag.optional
     ),
     clients: Flag.Int("clients").pipe(Flag.withDescription("events: WebSocket clients subscribed (default 1000)"), Flag.withDefault(1000)),
-    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("rpc: concurrent calls (default 64)"), Flag.withDefault(64)),
+    concurrency: Flag.Int("concurrency").pipe(
+      Flag.withDescription("rpc: concurrent calls (default 64); quota: concurrent callers (default 256)"),
+      Flag.optional
+    ),
     kills: Flag.Int("kills").pipe(Flag.withDescription("failover: nodes killed, one after another (default 10)"), Flag.withDefault(10)),
     resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("where results are written (default benchmarks/results)"), Flag.withDefault("benchmarks/results")),
     dataDir: configFlags.dataDir,
@@ -68,12 +72,20 @@ export const benchCommand = Command.make(
             ffmpegPath: config.ffmpegPath,
             resultsDir: flags.resultsDir
           }).pipe(Effect.asVoid, Effect.provide(logging))
+        case "quota":
+          return yield* runQuotaBench({
+            concurrency: Option.getOrElse(flags.concurrency, () => 256),
+            durationSeconds: Option.getOrElse(flags.duration, () => 10),
+            warmupSeconds: Option.getOrElse(flags.warmup, () => 3),
+            dataDir: config.dataDir,
+            resultsDir: flags.resultsDir
+          }).pipe(Effect.asVoid, Effect.provide(logging))
         case "rpc":
         case "events":
           return yield* runApiBench({
             scenario: flags.scenario,
             clients: flags.clients,
-            concurrency: flags.concurrency,
+            concurrency: Option.getOrElse(flags.concurrency, () => 64),
             durationSeconds: Option.getOrElse(flags.duration, () => 10),
             warmupSeconds: Option.getOrElse(flags.warmup, () => 3),
             dataDir: config.dataDir,
@@ -90,6 +102,7 @@ export const benchCommand = Command.make(
     { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" },
     { command: "vms bench rpc", description: "get_camera_status latency at 64 concurrent calls, typed /rpc and JSON-RPC /ws" },
     { command: "vms bench events --clients 1000", description: "status event fan-out latency to 1,000 WebSocket clients" },
-    { command: "vms bench playback", description: "time to first byte of a 24 h playback playlist, speed of a 1 h MP4 export" }
+    { command: "vms bench playback", description: "time to first byte of a 24 h playback playlist, speed of a 1 h MP4 export" },
+    { command: "vms bench quota", description: "agency quota admissions per second, and over-admissions under contention" }
   ])
 )

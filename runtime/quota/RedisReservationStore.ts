@@ -5,9 +5,9 @@
  *
  * - `<prefix>quota:<kind>:<agency>`: a sorted set of reservation ids scored by expiry (ms);
  * - `<prefix>quota:<kind>:<agency>:cam:<camera>`: the same for one camera;
- * - `<prefix>quota:res:<id>`: who holds the reservation, and the two sets it is in.
+ * - `<prefix>quota:res:<id>`: who holds the reservation, and the two sets it is in (one string).
  *
- * Renew, release and get find the sets through the reservation's hash, so
+ * Renew, release and get find the sets through the reservation's record, so
  * they need only its id (the media path knows no more). Scripts touch keys
  * they compute, so this needs one Redis server (or a primary with
  * replicas), not Redis Cluster. Every key expires with its last reservation,
@@ -31,56 +31,88 @@ end
 `
 
 /**
- * KEYS: agency set, camera set, reservation hash.
- * ARGV: id, ttl, limit (-1: none), camera limit (-1: none), agency, camera, holder, kind.
- * Answers { 1, inUse, expiresAt } or { 0, inUse, limit, scope }.
+ * Admits a batch in order, atomically. For request i (from 0), KEYS[3i+1..3i+3]:
+ * agency set, camera set, reservation record; ARGV[8i+1..8i+8]: id, ttl,
+ * limit (-1: none), camera limit (-1: none), agency, camera, holder, kind.
+ * Answers 4 numbers per request: { 1, inUse, expiresAt, 0 } or
+ * { 0, inUse, limit, scope (0 agency, 1 camera) }. Each set is swept and
+ * counted once per batch, and its expiry set once at the end.
  */
 const admitScript = `${helpers}
 local now = nowMs()
-local id = ARGV[1]
-local ttl = tonumber(ARGV[2])
-local expires = now + ttl
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local inUse = redis.call('ZCARD', KEYS[1])
-if redis.call('ZSCORE', KEYS[1], id) then
-  redis.call('ZADD', KEYS[1], expires, id)
-  redis.call('ZADD', KEYS[2], expires, id)
-  keep(KEYS[1], ttl) keep(KEYS[2], ttl) redis.call('PEXPIRE', KEYS[3], ttl)
-  return { 1, inUse, expires }
+local out = {}
+local counts = {}
+local ttls = {}
+local function counted(set)
+  local n = counts[set]
+  if n == nil then
+    redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+    n = redis.call('ZCARD', set)
+    counts[set] = n
+  end
+  return n
 end
-local limit = tonumber(ARGV[3])
-if limit >= 0 and inUse >= limit then return { 0, inUse, limit, 'agency' } end
-local cameraLimit = tonumber(ARGV[4])
-if cameraLimit >= 0 then
-  local onCamera = redis.call('ZCARD', KEYS[2])
-  if onCamera >= cameraLimit then return { 0, onCamera, cameraLimit, 'camera' } end
+local function touched(set, ttl)
+  if (ttls[set] or 0) < ttl then ttls[set] = ttl end
 end
-redis.call('ZADD', KEYS[1], expires, id)
-redis.call('ZADD', KEYS[2], expires, id)
-redis.call('HSET', KEYS[3], 'agency', ARGV[5], 'camera', ARGV[6], 'holder', ARGV[7], 'kind', ARGV[8],
-  'set', KEYS[1], 'cameraSet', KEYS[2])
-keep(KEYS[1], ttl) keep(KEYS[2], ttl) redis.call('PEXPIRE', KEYS[3], ttl)
-return { 1, inUse + 1, expires }
+for i = 0, #KEYS / 3 - 1 do
+  local set, cameraSet, record = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local a = 8 * i
+  local id = ARGV[a + 1]
+  local ttl = tonumber(ARGV[a + 2])
+  local expires = now + ttl
+  local limit = tonumber(ARGV[a + 3])
+  local cameraLimit = tonumber(ARGV[a + 4])
+  local inUse = counted(set)
+  local onCamera = counted(cameraSet)
+  local answer
+  if redis.call('ZSCORE', set, id) then
+    redis.call('ZADD', set, expires, id)
+    redis.call('ZADD', cameraSet, expires, id)
+    redis.call('PEXPIRE', record, ttl)
+    answer = { 1, inUse, expires, 0 }
+  elseif limit >= 0 and inUse >= limit then
+    answer = { 0, inUse, limit, 0 }
+  elseif cameraLimit >= 0 and onCamera >= cameraLimit then
+    answer = { 0, onCamera, cameraLimit, 1 }
+  else
+    redis.call('ZADD', set, expires, id)
+    redis.call('ZADD', cameraSet, expires, id)
+    redis.call('SET', record, table.concat({ set, cameraSet, ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8] }, '\\n'), 'PX', ttl)
+    counts[set] = inUse + 1
+    counts[cameraSet] = onCamera + 1
+    answer = { 1, inUse + 1, expires, 0 }
+  end
+  touched(set, ttl)
+  touched(cameraSet, ttl)
+  for j = 1, 4 do out[4 * i + j] = answer[j] end
+end
+for set, ttl in pairs(ttls) do keep(set, ttl) end
+return out
 `
 
-/** The reservation's fields, or false when it is gone (expired members are removed). */
+/**
+ * The reservation's fields (set, camera set, agency, camera, holder, kind)
+ * and expiry, or false when it is gone (an expired one is removed).
+ */
 const findHelper = `${helpers}
-local function find(hash, id, now)
-  local r = redis.call('HMGET', hash, 'set', 'cameraSet', 'agency', 'camera', 'holder', 'kind')
-  if not r[1] then return false end
+local function find(record, id, now)
+  local value = redis.call('GET', record)
+  if not value then return false end
+  local r = {}
+  for field in string.gmatch(value, '[^\\n]+') do r[#r + 1] = field end
   local score = redis.call('ZSCORE', r[1], id)
   if (not score) or tonumber(score) <= now then
     redis.call('ZREM', r[1], id)
     redis.call('ZREM', r[2], id)
-    redis.call('DEL', hash)
+    redis.call('DEL', record)
     return false
   end
   return r, tonumber(score)
 end
 `
 
-/** KEYS: reservation hash. ARGV: id, ttl. Answers { expiresAt, agency, camera, holder, kind } or nil. */
+/** KEYS: reservation record. ARGV: id, ttl. Answers { expiresAt, agency, camera, holder, kind } or nil. */
 const renewScript = `${findHelper}
 local now = nowMs()
 local ttl = tonumber(ARGV[2])
@@ -93,7 +125,7 @@ keep(r[1], ttl) keep(r[2], ttl) redis.call('PEXPIRE', KEYS[1], ttl)
 return { expires, r[3], r[4], r[5], r[6] }
 `
 
-/** KEYS: reservation hash. ARGV: id. Answers what was released, or nil. */
+/** KEYS: reservation record. ARGV: id. Answers what was released, or nil. */
 const releaseScript = `${findHelper}
 local r, expires = find(KEYS[1], ARGV[1], nowMs())
 if not r then return nil end
@@ -103,7 +135,7 @@ redis.call('DEL', KEYS[1])
 return { expires, r[3], r[4], r[5], r[6] }
 `
 
-/** KEYS: reservation hash. ARGV: id. */
+/** KEYS: reservation record. ARGV: id. */
 const getScript = `${findHelper}
 local r, expires = find(KEYS[1], ARGV[1], nowMs())
 if not r then return nil end
@@ -119,23 +151,23 @@ return redis.call('ZCARD', KEYS[1])
 type Reply = [number | string, string, string, string, string] | null
 
 interface ScriptCommands {
-  vmsQuotaAdmit(...args: Array<string | number>): Promise<[number, number, number, string?]>
-  vmsQuotaRenew(hash: string, id: string, ttl: number): Promise<Reply>
-  vmsQuotaRelease(hash: string, id: string): Promise<Reply>
-  vmsQuotaGet(hash: string, id: string): Promise<Reply>
+  vmsQuotaAdmit(numberOfKeys: number, ...args: Array<string | number>): Promise<Array<number>>
+  vmsQuotaRenew(record: string, id: string, ttl: number): Promise<Reply>
+  vmsQuotaRelease(record: string, id: string): Promise<Reply>
+  vmsQuotaGet(record: string, id: string): Promise<Reply>
   vmsQuotaUsage(set: string): Promise<number>
 }
 
 /** A store on `redis` under `prefix` (the cluster's namespace, so clusters and tests never meet). */
 export const make = (redis: Redis, prefix: string): ReservationStoreShape => {
-  redis.defineCommand("vmsQuotaAdmit", { numberOfKeys: 3, lua: admitScript })
+  redis.defineCommand("vmsQuotaAdmit", { lua: admitScript })
   redis.defineCommand("vmsQuotaRenew", { numberOfKeys: 1, lua: renewScript })
   redis.defineCommand("vmsQuotaRelease", { numberOfKeys: 1, lua: releaseScript })
   redis.defineCommand("vmsQuotaGet", { numberOfKeys: 1, lua: getScript })
   redis.defineCommand("vmsQuotaUsage", { numberOfKeys: 1, lua: usageScript })
   const commands = redis as unknown as ScriptCommands
   const agencySet = (kind: StreamKind, agencyId: string) => `${prefix}quota:${kind}:${agencyId}`
-  const hash = (id: string) => `${prefix}quota:res:${id}`
+  const record = (id: string) => `${prefix}quota:res:${id}`
   const call = <A>(what: string, run: () => Promise<A>) =>
     Effect.tryPromise({
       try: run,
@@ -151,12 +183,14 @@ export const make = (redis: Redis, prefix: string): ReservationStoreShape => {
       kind: reply[4] as StreamKind
     })
   return {
-    admit: (request) =>
-      call("admit", () =>
-        commands.vmsQuotaAdmit(
-          agencySet(request.kind, request.agencyId),
-          `${agencySet(request.kind, request.agencyId)}:cam:${request.cameraId}`,
-          hash(request.id),
+    admitMany: (requests) => {
+      if (requests.length === 0) return Effect.succeed([])
+      const keys: Array<string> = []
+      const args: Array<string | number> = []
+      for (const request of requests) {
+        const set = agencySet(request.kind, request.agencyId)
+        keys.push(set, `${set}:cam:${request.cameraId}`, record(request.id))
+        args.push(
           request.id,
           request.ttlMs,
           request.limit ?? -1,
@@ -165,14 +199,21 @@ export const make = (redis: Redis, prefix: string): ReservationStoreShape => {
           request.cameraId,
           request.holder,
           request.kind
-        )).pipe(Effect.map(([ok, inUse, third, scope]): Admission =>
-          ok === 1
-            ? { _tag: "Granted", inUse, expiresAtMs: third }
-            : { _tag: "Refused", inUse, limit: third, scope: scope === "camera" ? "camera" : "agency" }
-        )),
-    renew: (id, ttlMs) => call("renew", () => commands.vmsQuotaRenew(hash(id), id, ttlMs)).pipe(Effect.map((r) => reservation(id, r))),
-    release: (id) => call("release", () => commands.vmsQuotaRelease(hash(id), id)).pipe(Effect.map((r) => reservation(id, r))),
-    get: (id) => call("read", () => commands.vmsQuotaGet(hash(id), id)).pipe(Effect.map((r) => reservation(id, r))),
+        )
+      }
+      return call("admit", () => commands.vmsQuotaAdmit(keys.length, ...keys, ...args)).pipe(
+        Effect.map((flat) =>
+          requests.map((_, i): Admission =>
+            flat[4 * i] === 1
+              ? { _tag: "Granted", inUse: flat[4 * i + 1]!, expiresAtMs: flat[4 * i + 2]! }
+              : { _tag: "Refused", inUse: flat[4 * i + 1]!, limit: flat[4 * i + 2]!, scope: flat[4 * i + 3] === 1 ? "camera" : "agency" }
+          )
+        )
+      )
+    },
+    renew: (id, ttlMs) => call("renew", () => commands.vmsQuotaRenew(record(id), id, ttlMs)).pipe(Effect.map((r) => reservation(id, r))),
+    release: (id) => call("release", () => commands.vmsQuotaRelease(record(id), id)).pipe(Effect.map((r) => reservation(id, r))),
+    get: (id) => call("read", () => commands.vmsQuotaGet(record(id), id)).pipe(Effect.map((r) => reservation(id, r))),
     usage: (agencyId, kind) => call("count", () => commands.vmsQuotaUsage(agencySet(kind, agencyId)))
   }
 }

@@ -47,8 +47,11 @@ export interface Reservation {
 }
 
 export interface ReservationStoreShape {
-  /** Admits `request` under its limits, or renews it when it is already held. */
-  readonly admit: (request: ReservationRequest) => Effect.Effect<Admission, QuotaUnavailable>
+  /**
+   * Admits each request under its limits (or renews it when it is already
+   * held), in order, as one atomic step; one answer per request.
+   */
+  readonly admitMany: (requests: ReadonlyArray<ReservationRequest>) => Effect.Effect<ReadonlyArray<Admission>, QuotaUnavailable>
   /** Renews a reservation that is present and unexpired for another `ttlMs`; none when it is gone. */
   readonly renew: (id: string, ttlMs: number) => Effect.Effect<Option.Option<Reservation>, QuotaUnavailable>
   /** Ends a reservation at once; what it was, or none when it was already gone. */
@@ -71,11 +74,17 @@ interface Held {
   expiresAtMs: number
 }
 
+/** Reservation ids of an agency (or one camera of it), and no member expires before `earliest`. */
+interface Group {
+  readonly ids: Set<string>
+  earliest: number
+}
+
 /** The in-process store; `now` is its clock (milliseconds). */
 export const makeMemory = (now: () => number = Date.now): ReservationStoreShape => {
   const held = new Map<string, Held>()
-  /** Reservation ids by `kind/agency` and by `kind/agency/camera`. */
-  const groups = new Map<string, Set<string>>()
+  /** Groups by `kind/agency` and by `kind/agency/camera`. */
+  const groups = new Map<string, Group>()
   const agencyKey = (kind: string, agencyId: string) => `${kind}\u0000${agencyId}`
   const cameraKey = (kind: string, agencyId: string, cameraId: string) => `${kind}\u0000${agencyId}\u0000${cameraId}`
 
@@ -84,22 +93,24 @@ export const makeMemory = (now: () => number = Date.now): ReservationStoreShape 
     const { kind, agencyId, cameraId } = entry.reservation
     for (const key of [agencyKey(kind, agencyId), cameraKey(kind, agencyId, cameraId)]) {
       const group = groups.get(key)
-      group?.delete(id)
-      if (group?.size === 0) groups.delete(key)
+      group?.ids.delete(id)
+      if (group?.ids.size === 0) groups.delete(key)
     }
   }
-  /** The unexpired members of a group, dropping the expired ones. */
+  /** The unexpired members of a group; the expired are dropped, by a sweep only once one is due. */
   const count = (key: string, at: number): number => {
     const group = groups.get(key)
     if (group === undefined) return 0
-    for (const id of group) {
+    if (group.earliest > at) return group.ids.size
+    let earliest = Infinity
+    for (const id of group.ids) {
       const entry = held.get(id)
-      if (entry === undefined || entry.expiresAtMs <= at) {
-        if (entry !== undefined) drop(id, entry)
-        else group.delete(id)
-      }
+      if (entry === undefined) group.ids.delete(id)
+      else if (entry.expiresAtMs <= at) drop(id, entry)
+      else earliest = Math.min(earliest, entry.expiresAtMs)
     }
-    return group.size
+    group.earliest = earliest
+    return group.ids.size
   }
   const live = (id: string, at: number): Held | undefined => {
     const entry = held.get(id)
@@ -109,39 +120,45 @@ export const makeMemory = (now: () => number = Date.now): ReservationStoreShape 
     return undefined
   }
   const view = (entry: Held): Reservation => ({ ...entry.reservation, expiresAtMs: entry.expiresAtMs })
-  const addTo = (key: string, id: string) => {
+  const addTo = (key: string, id: string, expiresAtMs: number) => {
     const group = groups.get(key)
-    if (group === undefined) groups.set(key, new Set([id]))
-    else group.add(id)
+    if (group === undefined) groups.set(key, { ids: new Set([id]), earliest: expiresAtMs })
+    else {
+      group.ids.add(id)
+      group.earliest = Math.min(group.earliest, expiresAtMs)
+    }
+  }
+
+  const admit = (request: ReservationRequest, at: number): Admission => {
+    const byAgency = agencyKey(request.kind, request.agencyId)
+    const byCamera = cameraKey(request.kind, request.agencyId, request.cameraId)
+    const inUse = count(byAgency, at)
+    const onCamera = count(byCamera, at)
+    const present = live(request.id, at)
+    if (present !== undefined) {
+      // Renewing only moves expiry later, so every group's `earliest` stays a lower bound.
+      present.expiresAtMs = at + request.ttlMs
+      return { _tag: "Granted", expiresAtMs: present.expiresAtMs, inUse }
+    }
+    if (request.limit !== null && inUse >= request.limit) {
+      return { _tag: "Refused", scope: "agency", limit: request.limit, inUse }
+    }
+    if (request.perCameraLimit !== null && onCamera >= request.perCameraLimit) {
+      return { _tag: "Refused", scope: "camera", limit: request.perCameraLimit, inUse: onCamera }
+    }
+    const { id, agencyId, cameraId, holder, kind } = request
+    const expiresAtMs = at + request.ttlMs
+    held.set(id, { reservation: { id, agencyId, cameraId, holder, kind }, expiresAtMs })
+    addTo(byAgency, id, expiresAtMs)
+    addTo(byCamera, id, expiresAtMs)
+    return { _tag: "Granted", expiresAtMs, inUse: inUse + 1 }
   }
 
   return {
-    admit: (request) =>
-      Effect.sync((): Admission => {
+    admitMany: (requests) =>
+      Effect.sync(() => {
         const at = now()
-        const byAgency = agencyKey(request.kind, request.agencyId)
-        const byCamera = cameraKey(request.kind, request.agencyId, request.cameraId)
-        const inUse = count(byAgency, at)
-        count(byCamera, at)
-        const present = live(request.id, at)
-        if (present !== undefined) {
-          present.expiresAtMs = at + request.ttlMs
-          return { _tag: "Granted", expiresAtMs: present.expiresAtMs, inUse }
-        }
-        if (request.limit !== null && inUse >= request.limit) {
-          return { _tag: "Refused", scope: "agency", limit: request.limit, inUse }
-        }
-        if (request.perCameraLimit !== null) {
-          const onCamera = groups.get(byCamera)?.size ?? 0
-          if (onCamera >= request.perCameraLimit) {
-            return { _tag: "Refused", scope: "camera", limit: request.perCameraLimit, inUse: onCamera }
-          }
-        }
-        const { id, agencyId, cameraId, holder, kind } = request
-        held.set(id, { reservation: { id, agencyId, cameraId, holder, kind }, expiresAtMs: at + request.ttlMs })
-        addTo(byAgency, id)
-        addTo(byCamera, id)
-        return { _tag: "Granted", expiresAtMs: at + request.ttlMs, inUse: inUse + 1 }
+        return requests.map((request) => admit(request, at))
       }),
     renew: (id, ttlMs) =>
       Effect.sync(() => {

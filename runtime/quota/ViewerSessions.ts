@@ -9,7 +9,8 @@
  */
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import { ViewerSession, quotaTransport, type SessionState } from "../../actors/ViewerSession.ts"
+import { ViewerSession, type SessionState } from "../../actors/ViewerSession.ts"
+import { quotaTransport } from "./QuotaAdmissions.ts"
 import { CameraNotFound } from "../../actors/CameraProtocol.ts"
 import { canSeeCamera, type Principal } from "../auth/Principal.ts"
 import { CameraStore, type CameraStoreFailure } from "../cameras/CameraStore.ts"

@@ -14,10 +14,12 @@ import { Readiness } from "../../runtime/health/Readiness.ts"
 import { QuotaMetrics } from "../../runtime/metrics/QuotaMetrics.ts"
 import * as ReservationStore from "../../runtime/quota/ReservationStore.ts"
 import { ViewerSessions } from "../../runtime/quota/ViewerSessions.ts"
+import { QuotaAdmissions } from "../../runtime/quota/QuotaAdmissions.ts"
 import * as LocalSharding from "../../runtime/sharding/LocalSharding.ts"
 
 export const layer = ViewerSessions.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(AgencyQuotaLayer, ViewerSessionLayer)),
+  Layer.provideMerge(QuotaAdmissions.layer),
   Layer.provideMerge(Layer.mergeAll(AgencyStore.layer, ReservationStore.layer, QuotaMetrics.layer)),
   Layer.provideMerge(LocalSharding.layer),
   Layer.provide(Readiness.layerExpecting([]))
