@@ -3,6 +3,9 @@
  * is a page that plays `/live/{cameraId}/index.m3u8` with hls.js (served from
  * this node at `/assets/hls.min.js`, so it works without internet access) and
  * shows the camera's status. Browsers with native HLS use it directly.
+ * `?src=<liveUrl>` plays a viewer session's live URL instead (from
+ * `start_viewing` or `POST /api/v1/viewers`): the player's playlist fetches
+ * keep the session alive, so a wall display needs nothing else.
  */
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
@@ -29,7 +32,10 @@ const page = (cameraId: string) => `<!doctype html>
 <script src="/assets/hls.min.js"></script>
 <script>
   const cameraId = ${JSON.stringify(cameraId)}
-  const source = "/live/" + encodeURIComponent(cameraId) + "/index.m3u8"
+  const given = new URLSearchParams(location.search).get("src")
+  const source = given !== null && given.startsWith("/live/" + encodeURIComponent(cameraId) + "/")
+    ? given
+    : "/live/" + encodeURIComponent(cameraId) + "/index.m3u8"
   const video = document.getElementById("video")
   const status = document.getElementById("status")
   if (window.Hls && Hls.isSupported()) {
