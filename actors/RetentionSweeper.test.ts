@@ -19,6 +19,8 @@ import { DataDir } from "../runtime/config/DataDir.ts"
 import * as NodeConfig from "../runtime/config/NodeConfig.ts"
 import * as Migrations from "../runtime/database/Migrations.ts"
 import * as PlaybackRoutes from "../runtime/http/PlaybackRoutes.ts"
+import * as CameraStore from "../runtime/cameras/CameraStore.ts"
+import * as TestQuota from "../test/support/TestQuota.ts"
 import { Metrics } from "../runtime/metrics/Metrics.ts"
 import { RecordingMetrics } from "../runtime/metrics/RecordingMetrics.ts"
 import * as FilesystemSegmentStore from "../runtime/recording/FilesystemSegmentStore.ts"
@@ -52,7 +54,8 @@ const harness = Effect.gen(function*() {
     )),
     Layer.provideMerge(database)
   )
-  const server = HttpRouter.serve(PlaybackRoutes.layer, { disableLogger: true, disableListenLog: true }).pipe(
+  const routes = PlaybackRoutes.layer.pipe(Layer.provide(TestQuota.layer), Layer.provide(CameraStore.layer))
+  const server = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(services)
   )

@@ -13,11 +13,13 @@ import { SqlClient } from "effect/sql"
 import { createServer } from "node:http"
 import * as TestAuth from "../../test/support/TestAuth.ts"
 import * as TestDatabase from "../../test/support/TestDatabase.ts"
+import * as TestQuota from "../../test/support/TestQuota.ts"
 import { CredentialStore } from "../auth/CredentialStore.ts"
 import * as CameraStore from "../cameras/CameraStore.ts"
 import * as Migrations from "../database/Migrations.ts"
 import { MediaToken } from "../recording/MediaToken.ts"
 import * as RecordedMediaGuard from "./RecordedMediaGuard.ts"
+import { eventually } from "../../test/support/Eventually.ts"
 
 const bootstrap = "bootstrap-token-for-tests-0123456789"
 
@@ -32,7 +34,7 @@ const harness = Effect.gen(function*() {
   const services = Layer.mergeAll(CameraStore.layer, TestAuth.layer({ VMS_BOOTSTRAP_TOKEN: bootstrap })).pipe(
     Layer.provideMerge(database)
   )
-  const server = HttpRouter.serve(standIns.pipe(Layer.provide(RecordedMediaGuard.layer)), {
+  const server = HttpRouter.serve(standIns.pipe(Layer.provide(RecordedMediaGuard.layer), Layer.provide(TestQuota.layer)), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(
@@ -87,4 +89,30 @@ describe("recorded media guard", () => {
         ["export", "cam-a", "token", "2026-01-01T00:00:00Z"]
       ])
     }))
+
+  it.live("playback and exports count against the agency's playback streams, apart from live; an export frees its slot when made", () =>
+    Effect.gen(function*() {
+      const { get, key, sql } = yield* harness
+      const range = "from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z"
+      yield* sql`UPDATE agencies SET max_playback_streams = 1, max_live_streams = 0`
+      const [operatorA, operatorB] = [yield* key("operator", "a"), yield* key("operator", "b")]
+
+      // Exports hold their slot only while they are made.
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* get(`/export/cam-a.mp4?${range}`, operatorA)).status, 200)
+      // A playlist opens a playback stream that stays for its segments; the agency's next one is refused.
+      assert.strictEqual((yield* get(`/playback/cam-a/index.m3u8?${range}`, operatorA)).status, 200)
+      for (const path of [`/playback/cam-a/index.m3u8?${range}`, `/export/cam-a.mp4?${range}`]) {
+        const refused = yield* get(path, operatorA)
+        assert.strictEqual(refused.status, 429, refused.text)
+        const body = JSON.parse(refused.text)
+        assert.strictEqual(body.error.code, "QuotaExceeded")
+        assert.deepInclude(body.error.details, { agencyId: "a", limit: 1, inUse: 1, kind: "playback" })
+      }
+      // Another agency has its own; live (limit 0 here) is counted apart.
+      assert.strictEqual((yield* get(`/playback/cam-b/index.m3u8?${range}`, operatorB)).status, 200)
+      // No limit: never refused.
+      yield* sql`UPDATE agencies SET max_playback_streams = NULL`
+      yield* eventually("the new limit read", Effect.map(get(`/playback/cam-a/index.m3u8?${range}`, operatorA), (r) =>
+        r.status === 200 ? true : undefined), 35_000, 500)
+    }), 60_000)
 })

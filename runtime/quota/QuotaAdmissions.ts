@@ -49,6 +49,8 @@ export class QuotaAdmissions extends Context.Service<QuotaAdmissions, {
     agencyId: string,
     request: AdmitRequest
   ) => Effect.Effect<Granted, QuotaExceeded | QuotaUnavailable | AgencyNotFound>
+  /** Ends a reservation at once (failures are logged: the reservation lapses by itself). */
+  readonly release: (agencyId: string, reservationId: string) => Effect.Effect<void>
 }>()("vms/runtime/quota/QuotaAdmissions") {
   static readonly layer = Layer.effect(
     QuotaAdmissions,
@@ -76,7 +78,13 @@ export class QuotaAdmissions extends Context.Service<QuotaAdmissions, {
           )
       }).pipe(RequestResolver.batchN(maxBatch))
       return QuotaAdmissions.of({
-        admit: (agencyId, request) => Effect.request(new Admission({ agencyId, request }), resolver)
+        admit: (agencyId, request) => Effect.request(new Admission({ agencyId, request }), resolver),
+        release: (agencyId, reservationId) =>
+          clientFor(agencyId).Release({ reservationId }).pipe(
+            quotaTransport,
+            Effect.catch((error) => Effect.logWarning("quota reservation not released; it lapses by itself", error.message)),
+            Effect.asVoid
+          )
       })
     })
   )
