@@ -41,7 +41,11 @@ export const layer = Layer.effectDiscard(
         () => Effect.sync(() => metrics.wsConnections.dec({ endpoint }))
       )
 
-    const typed = yield* RpcServer.toHttpEffectWebsocket(VmsRpcs).pipe(Effect.provide(RpcSerialization.layerJson))
+    // No span per call: nothing exports traces, and making one cost a quarter of
+    // a status call's CPU; `vms_rpc_duration_seconds` times every call instead.
+    const typed = yield* RpcServer.toHttpEffectWebsocket(VmsRpcs, { disableTracing: true }).pipe(
+      Effect.provide(RpcSerialization.layerJson)
+    )
     yield* router.add("GET", "/rpc", markLoopback(counted("/rpc", typed)))
 
     const jsonRpc = yield* JsonRpcProtocol.make(VmsRpcs, {
@@ -55,7 +59,10 @@ export const layer = Layer.effectDiscard(
           Effect.mapError((failure) => ({ _tag: "Unauthorized", message: failure.message }))
         )
     })
-    yield* RpcServer.make(VmsRpcs).pipe(Effect.provideService(RpcServer.Protocol, jsonRpc.protocol), Effect.forkScoped)
+    yield* RpcServer.make(VmsRpcs, { disableTracing: true }).pipe(
+      Effect.provideService(RpcServer.Protocol, jsonRpc.protocol),
+      Effect.forkScoped
+    )
     yield* router.add("GET", "/ws", markLoopback(counted("/ws", jsonRpc.httpEffect)))
   })
 )
