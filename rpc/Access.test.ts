@@ -20,16 +20,7 @@ const password = "correct horse battery"
 const setup = (env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const node = yield* harness({ VMS_BOOTSTRAP_TOKEN: bootstrap, VMS_JWT_SECRET: jwtSecret, ...env })
-    const rest = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
-      Effect.promise(async () => {
-        const response = await fetch(`${node.http}${path}`, {
-          method,
-          headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) })
-        })
-        const text = await response.text()
-        return { status: response.status, headers: response.headers, text, json: text === "" ? undefined : JSON.parse(text) }
-      })
+    const rest = node.rest
     const admin = { "x-api-key": bootstrap }
     yield* node.sql`INSERT INTO agencies (id, name) VALUES ('a', 'Agency A'), ('b', 'Agency B')`.pipe(Effect.orDie)
     for (const [id, agencyId] of [["cam-a1", "a"], ["cam-b1", "b"]]) {

@@ -17,16 +17,7 @@ const password = "correct horse battery"
 
 const setup = Effect.gen(function*() {
   const node = yield* harness({ VMS_BOOTSTRAP_TOKEN: bootstrap })
-  const rest = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
-    Effect.promise(async () => {
-      const response = await fetch(`${node.http}${path}`, {
-        method,
-        headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
-      })
-      const text = await response.text()
-      return { status: response.status, text, json: text === "" ? undefined : JSON.parse(text) }
-    })
+  const rest = node.rest
   const admin = { "x-api-key": bootstrap }
   const agency = yield* rest("POST", "/api/v1/agencies", admin, { name: "Transit Police", maxLiveStreams: 2 })
   assert.strictEqual(agency.status, 201, agency.text)

@@ -15,16 +15,7 @@ describe("viewer session expiry", () => {
   it.live("no heartbeat for 30 s ends a session and frees its slot; heartbeats and playlist fetches keep others", () =>
     Effect.gen(function*() {
       const node = yield* harness({ VMS_BOOTSTRAP_TOKEN: bootstrap })
-      const rest = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
-        Effect.promise(async () => {
-          const response = await fetch(`${node.http}${path}`, {
-            method,
-            headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-            ...(body === undefined ? {} : { body: JSON.stringify(body) })
-          })
-          const text = await response.text()
-          return { status: response.status, json: text === "" ? undefined : JSON.parse(text), text }
-        })
+      const rest = node.rest
       const admin = { "x-api-key": bootstrap }
       const login = (username: string, agencyId: string) =>
         Effect.gen(function*() {

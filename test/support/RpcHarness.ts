@@ -64,6 +64,19 @@ const controlLayer = Layer.effect(
   })
 )
 
+/** A REST caller on `base`: JSON bodies in, status, headers, text and parsed JSON (when any) out. */
+export const restClient = (base: string) =>
+(method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    const text = await response.text()
+    return { status: response.status, headers: response.headers, text, json: text === "" ? undefined : JSON.parse(text) }
+  })
+
 export const harness = (env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const dataDir = yield* tempDir("rpc")
@@ -93,6 +106,7 @@ export const harness = (env: Record<string, string> = {}) =>
     return {
       context,
       http,
+      rest: restClient(http),
       ws: http.replace(/^http/, "ws"),
       sql: Context.get(context, SqlClient.SqlClient),
       bus: Context.get(context, EventBus)
