@@ -12,7 +12,7 @@
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { randomBytes } from "node:crypto"
 import { Authenticator } from "../runtime/auth/Authenticator.ts"
-import { CurrentPrincipal } from "../runtime/auth/Principal.ts"
+import { CurrentPrincipal, type Principal } from "../runtime/auth/Principal.ts"
 import { bucketOf, RateLimiter } from "../runtime/auth/RateLimiter.ts"
 import { ApiMetrics } from "../runtime/metrics/ApiMetrics.ts"
 import { RateLimited, RpcAuth, Unauthorized } from "./VmsRpcs.ts"
@@ -35,27 +35,37 @@ export const layer: Layer.Layer<RpcAuth, never, Authenticator | RateLimiter | Ap
     const authenticator = yield* Authenticator
     const limiter = yield* RateLimiter
     const metrics = yield* ApiMetrics
+    // Principals are cached by the authenticator, so their buckets are worked out once each.
+    const buckets = new WeakMap<Principal, Option.Option<{ readonly key: string; readonly perMinute: number }>>()
+    const bucketFor = (principal: Principal) => {
+      let bucket = buckets.get(principal)
+      if (bucket === undefined) buckets.set(principal, bucket = bucketOf(principal))
+      return bucket
+    }
     return RpcAuth.of((effect, { headers, rpc }) => {
       const method = rpc._tag
       const started = performance.now()
-      const call = Effect.gen(function*() {
-        const principal = yield* authenticator.authenticate({
-          header: (name) => headers[name],
-          loopback: headers[loopbackHeader] === loopbackProof
-        }).pipe(Effect.mapError((failure) => new Unauthorized({ message: failure.message })))
-        const bucket = bucketOf(principal)
-        if (Option.isSome(bucket)) {
-          const decision = yield* limiter.take(bucket.value.key, bucket.value.perMinute)
-          if (!decision.allowed) {
+      const call = authenticator.authenticate({
+        header: (name) => headers[name],
+        loopback: headers[loopbackHeader] === loopbackProof
+      }).pipe(
+        Effect.mapError((failure) => new Unauthorized({ message: failure.message })),
+        Effect.flatMap((principal) => {
+          const run = Effect.provideService(effect, CurrentPrincipal, principal)
+          const bucket = bucketFor(principal)
+          if (Option.isNone(bucket)) return run
+          return Effect.flatMap(limiter.take(bucket.value.key, bucket.value.perMinute), (decision) => {
+            if (decision.allowed) return run
             metrics.rateLimited.inc()
-            return yield* new RateLimited({
-              message: `rate limit of ${bucket.value.perMinute} calls per minute exceeded`,
-              retryAfterSeconds: decision.retryAfterSeconds
-            })
-          }
-        }
-        return yield* Effect.provideService(effect, CurrentPrincipal, principal)
-      })
+            return Effect.fail(
+              new RateLimited({
+                message: `rate limit of ${bucket.value.perMinute} calls per minute exceeded`,
+                retryAfterSeconds: decision.retryAfterSeconds
+              })
+            )
+          })
+        })
+      )
       if (method === "subscribe") return call
       return call.pipe(
         Effect.onExit((exit) =>

@@ -10,7 +10,7 @@
  * credential created ends it. Callers from elsewhere always need credentials.
  */
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { createHash, timingSafeEqual } from "node:crypto"
+import { hash, timingSafeEqual } from "node:crypto"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import * as AccessTokens from "./AccessTokens.ts"
 import { CredentialStore, hashToken, tokenPrincipal } from "./CredentialStore.ts"
@@ -39,7 +39,7 @@ const loopbackAddresses = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"])
 export const isLoopback = (remoteAddress: string | undefined, forwardedFor: string | undefined) =>
   forwardedFor === undefined && remoteAddress !== undefined && loopbackAddresses.has(remoteAddress)
 
-const digest = (text: string) => createHash("sha256").update(text).digest()
+const digest = (text: string) => hash("sha256", text, "buffer")
 
 export class Authenticator extends Context.Service<Authenticator, {
   readonly authenticate: (credentials: CallerCredentials) => Effect.Effect<Principal, AuthFailure>

