@@ -31,12 +31,13 @@ end
 `
 
 /**
- * Admits a batch in order, atomically. For request i (from 0), KEYS[3i+1..3i+3]:
- * agency set, camera set, reservation record; ARGV[8i+1..8i+8]: id, ttl,
- * limit (-1: none), camera limit (-1: none), agency, camera, holder, kind.
- * Answers 4 numbers per request: { 1, inUse, expiresAt, 0 } or
- * { 0, inUse, limit, scope (0 agency, 1 camera) }. Each set is swept and
- * counted once per batch, and its expiry set once at the end.
+ * Admits a batch in order, atomically. ARGV[1]: the key prefix; then 8 per
+ * request (i from 0, at 8i+2..8i+9): id, ttl, limit (-1: none), camera
+ * limit (-1: none), agency, camera, holder, kind. The keys are made here
+ * from those (so the batch travels small). Answers 4 numbers per request:
+ * { 1, inUse, expiresAt, 0 } or { 0, inUse, limit, scope (0 agency, 1 camera) }.
+ * Each set is swept and counted once per batch, and its expiry set once at
+ * the end.
  */
 const admitScript = `${helpers}
 local now = nowMs()
@@ -55,9 +56,12 @@ end
 local function touched(set, ttl)
   if (ttls[set] or 0) < ttl then ttls[set] = ttl end
 end
-for i = 0, #KEYS / 3 - 1 do
-  local set, cameraSet, record = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
-  local a = 8 * i
+local prefix = ARGV[1]
+for i = 0, (#ARGV - 1) / 8 - 1 do
+  local a = 8 * i + 1
+  local set = prefix .. 'quota:' .. ARGV[a + 8] .. ':' .. ARGV[a + 5]
+  local cameraSet = set .. ':cam:' .. ARGV[a + 6]
+  local record = prefix .. 'quota:res:' .. ARGV[a + 1]
   local id = ARGV[a + 1]
   local ttl = tonumber(ARGV[a + 2])
   local expires = now + ttl
@@ -185,11 +189,8 @@ export const make = (redis: Redis, prefix: string): ReservationStoreShape => {
   return {
     admitMany: (requests) => {
       if (requests.length === 0) return Effect.succeed([])
-      const keys: Array<string> = []
-      const args: Array<string | number> = []
+      const args: Array<string | number> = [prefix]
       for (const request of requests) {
-        const set = agencySet(request.kind, request.agencyId)
-        keys.push(set, `${set}:cam:${request.cameraId}`, record(request.id))
         args.push(
           request.id,
           request.ttlMs,
@@ -201,7 +202,7 @@ export const make = (redis: Redis, prefix: string): ReservationStoreShape => {
           request.kind
         )
       }
-      return call("admit", () => commands.vmsQuotaAdmit(keys.length, ...keys, ...args)).pipe(
+      return call("admit", () => commands.vmsQuotaAdmit(0, ...args)).pipe(
         Effect.map((flat) =>
           requests.map((_, i): Admission =>
             flat[4 * i] === 1
