@@ -5,10 +5,11 @@
  * status events of cameras owned by the others within 50 ms.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
 import { addCamera, allOnline, doublePulled, ingestFfmpegs, startNode, statusEvents } from "./support/Cluster.ts"
 import { eventually } from "./support/Eventually.ts"
+import { chunkCadenceMs, interruption, watchLive } from "./support/LiveTimeline.ts"
 import { natsUrl, testNamespace } from "./support/Nats.ts"
 import { testDatabaseUrl } from "./support/TestDatabase.ts"
 
@@ -30,26 +31,53 @@ describe("cluster moves", () => {
   it.live("SIGTERM hands a node's cameras over with a short interruption; events cross nodes within 50 ms", () =>
     Effect.gen(function*() {
       const { prefix, nodes, cameraIds, before, events } = yield* setup(12)
-      const [leaving, watcher] = [nodes[2]!, nodes[0]!]
+      // The busier of the two nodes that are not watching leaves: more cameras move.
+      const count = (id: string) => before.filter((s) => s.nodeId === id).length
+      const [leaving, watcher] = [count("m2") > count("m3") ? nodes[1]! : nodes[2]!, nodes[0]!]
       const itsCameras = before.filter((s) => s.nodeId === leaving.id).map((s) => s.cameraId)
       assert.isAbove(itsCameras.length, 0)
+      // Every node's own live playlist of those cameras, polled every 100 ms from a few chunks before the signal.
+      const timeline = yield* watchLive(nodes, itsCameras, 100)
+      // And the machine's ffmpegs every 100 ms: never two pulling one camera during the handover.
+      const doubles: Array<string> = []
+      const scanner = yield* Effect.forkScoped(Effect.forever(
+        Effect.andThen(Effect.map(ingestFfmpegs(prefix), (all) => void doubles.push(...doublePulled(all))), Effect.sleep("100 millis"))
+      ))
+      yield* Effect.sleep("3 seconds")
       const stoppedAt = Date.now()
       process.kill(leaving.pid, "SIGTERM")
       const survivors = nodes.filter((n) => n !== leaving)
       yield* allOnline(watcher, cameraIds, survivors.map((n) => n.id), 20_000)
       assert.strictEqual(yield* leaving.process.exited, 0)
       assert.deepStrictEqual(doublePulled(yield* ingestFfmpegs(prefix)), [])
-      // Interruption, bounded from above: from the signal (the old pipeline ran until after it)
-      // to the first chunk on the new owner. About 0.5 s of it is the handover (the leases released
-      // and taken); the rest is the new ffmpeg's first 1 s chunk, which closes at the camera's next
-      // keyframe. The test bounds it loosely; `vms bench failover` and the note give the figures.
+      yield* eventually("the new owners' first chunks are seen", Effect.sync(() =>
+        itsCameras.every((id) => interruption(timeline, id, leaving.id) !== undefined) ? true : undefined), 5_000, 50)
+      yield* timeline.stop
+      yield* Fiber.interrupt(scanner)
+      assert.deepStrictEqual(doubles, [], "two ffmpegs pulled one camera")
+      // The live interruption as a viewer gets it (LiveTimeline): `mediaGapMs`, the camera's live media
+      // that no node ever listed — from the end of the last chunk the leaving node listed to the start
+      // of the first chunk its successor listed (wall clock) — and `waitMs`, the time between those two
+      // chunks being listed (about 1 s without a move, `cadenceMs`). Chunks start on keyframes, so the
+      // gap is whole GOPs (1 s here): one when the new ffmpeg plays before the keyframe that follows the
+      // old one's end, two when the handover and the new ffmpeg's start take longer than that.
+      const moves = itsCameras.map((cameraId) => interruption(timeline, cameraId, leaving.id)!)
+      // And the older upper bound: from the signal to `online` (first chunk) on the new owner.
       const back = itsCameras.map((cameraId) => {
         const online = events.find((e) => e.cameraId === cameraId && e.status === "online" && e.nodeId !== leaving.id)
         assert.isDefined(online, `${cameraId} came back online`)
         return Date.parse(online!.updatedAt) - stoppedAt
       })
-      yield* Effect.logInfo("handover").pipe(Effect.annotateLogs({ interruptionMs: back.join(",") }))
-      assert.isAtMost(Math.max(...back), 4_000, `live interruption per camera (ms): ${back.join(", ")}`)
+      const figures = {
+        mediaGapMs: moves.map((m) => m.mediaGapMs).join(","),
+        waitMs: moves.map((m) => m.waitMs).join(","),
+        cadenceMs: itsCameras.map((id) => chunkCadenceMs(timeline, id, leaving.id)).join(","),
+        signalToOnlineMs: back.join(",")
+      }
+      yield* Effect.logInfo("handover").pipe(Effect.annotateLogs(figures))
+      // Loose bounds for a shared 2-core machine; the distribution is in the log line above.
+      assert.isAtMost(Math.max(...back), 4_000, JSON.stringify(figures))
+      assert.isAtMost(Math.max(...moves.map((m) => m.mediaGapMs)), 4_000, JSON.stringify(figures))
 
       // One change at a time on cameras of the other survivor: the watcher hears of each within 50 ms.
       const other = survivors.find((n) => n !== watcher)!

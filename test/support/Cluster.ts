@@ -115,10 +115,11 @@ export const ingestFfmpegs = (rtspPrefix: string): Effect.Effect<ReadonlyArray<F
     const found: Array<FfmpegProcess> = []
     for (const entry of await fs.readdir("/proc")) {
       if (!/^\d+$/.test(entry)) continue
-      const [cmdline, stat] = await Promise.all([
-        fs.readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => ""),
-        fs.readFile(`/proc/${entry}/stat`, "utf8").catch(() => "")
-      ])
+      // `stat` first (the process name is in it): only ffmpegs' command lines are read. The scan runs
+      // every 100 ms in the process that also serves the simulated cameras.
+      const stat = await fs.readFile(`/proc/${entry}/stat`, "utf8").catch(() => "")
+      if (!stat.includes(" (ffmpeg) ")) continue
+      const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")
       const args = cmdline.split("\0")
       if (!args[0]?.endsWith("ffmpeg")) continue
       const source = args[args.indexOf("-i") + 1]
