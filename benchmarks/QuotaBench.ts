@@ -206,6 +206,7 @@ const onNode = <A, E, R>(options: QuotaBenchOptions, redisUrl: string | undefine
 export const runQuotaBench = (options: QuotaBenchOptions) =>
   Effect.gen(function*() {
     const redisUrl = options.redisUrl ?? process.env.VMS_REDIS_URL ?? "redis://127.0.0.1:6379"
+    const loadBefore = os.loadavg()[0]!
     const stores: Array<StoreResult> = [
       yield* onNode(options, undefined, runStore(options, "in process")),
       yield* onNode(options, redisUrl, runStore(options, "Redis"))
@@ -214,6 +215,8 @@ export const runQuotaBench = (options: QuotaBenchOptions) =>
       scenario: "quota",
       at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", node: process.version },
+      /** The machine's 1-minute load average before and after: other work on it lowers the figures. */
+      loadAverage: { before: loadBefore, after: os.loadavg()[0]! },
       concurrency: options.concurrency ?? 256,
       durationSeconds: options.durationSeconds ?? 10,
       warmupSeconds: options.warmupSeconds ?? 3,
@@ -244,13 +247,15 @@ const n = (value: number) => Math.round(value).toLocaleString("en-US")
 export const toMarkdown = (result: {
   readonly at: string
   readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly node: string }
+  readonly loadAverage: { readonly before: number; readonly after: number }
   readonly concurrency: number
   readonly durationSeconds: number
   readonly warmupSeconds: number
   readonly stores: ReadonlyArray<StoreResult>
 }) => `# vms bench quota
 
-${result.at}, ${result.machine.cpus} × ${result.machine.cpuModel}, Node ${result.machine.node}. One node in process; ${result.concurrency} concurrent callers
+${result.at}, ${result.machine.cpus} × ${result.machine.cpuModel}, Node ${result.machine.node}, load average
+${result.loadAverage.before.toFixed(1)} before and ${result.loadAverage.after.toFixed(1)} after (other work on the machine lowers the figures). One node in process; ${result.concurrency} concurrent callers
 ask the node's \`QuotaAdmissions\` (as the APIs do), which sends what arrives together to the \`AgencyQuota\` actors as one
 batch, for ${result.durationSeconds} s after ${result.warmupSeconds} s of warm-up.
 
