@@ -37,7 +37,16 @@ import {
   VmsRpcs
 } from "./VmsRpcs.ts"
 
-const require = (permission: Permission) => requirePermission(permission, (message) => new Forbidden({ message }))
+const permissionChecks = new Map<Permission, ReturnType<typeof requirePermission<Forbidden>>>()
+/** The check for `permission`, made once and reused by every call. */
+const require = (permission: Permission) => {
+  let check = permissionChecks.get(permission)
+  if (check === undefined) {
+    check = requirePermission(permission, (message) => new Forbidden({ message }))
+    permissionChecks.set(permission, check)
+  }
+  return check
+}
 
 const internal = (error: { readonly message: string }) =>
   Effect.gen(function*() {

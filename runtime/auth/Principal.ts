@@ -104,9 +104,12 @@ export const bootstrapPrincipal = new Principal({
 })
 
 /** The current principal if it holds `permission`; `onForbidden` otherwise. */
-export const requirePermission = <E>(permission: Permission, onForbidden: (message: string) => E) =>
-  Effect.gen(function*() {
-    const principal = yield* CurrentPrincipal
-    if (can(principal, permission)) return principal
-    return yield* Effect.fail(onForbidden(`role '${principal.role}' may not ${permission.replace(":", " ")}`))
-  })
+export const requirePermission = <E>(
+  permission: Permission,
+  onForbidden: (message: string) => E
+): Effect.Effect<Principal, E, CurrentPrincipal> =>
+  // Combinators, not a generator: every RPC and REST call runs this.
+  Effect.flatMap(Effect.service(CurrentPrincipal), (principal) =>
+    can(principal, permission)
+      ? Effect.succeed(principal)
+      : Effect.fail(onForbidden(`role '${principal.role}' may not ${permission.replace(":", " ")}`)))
