@@ -28,9 +28,13 @@ export interface Credentials {
 export class VmsClient extends Context.Service<VmsClient, RpcClient.RpcClient<RpcGroupRpcs, RpcClientError>>()(
   "vms/rpc/VmsClient"
 ) {
-  /** A client on one WebSocket to `url` (`ws://host:port/rpc`), for the layer's lifetime. */
-  static readonly layer = (url: string, credentials: Credentials = {}) =>
-    Layer.effect(VmsClient, RpcClient.make(VmsRpcs)).pipe(
+  /**
+   * A client on one WebSocket to `url` (`ws://host:port/rpc`), for the layer's
+   * lifetime. `tracing: true` gives each call a client span (with its trace id
+   * sent along); off by default, as a span costs more than a status call.
+   */
+  static readonly layer = (url: string, credentials: Credentials = {}, options: { readonly tracing?: boolean } = {}) =>
+    Layer.effect(VmsClient, RpcClient.make(VmsRpcs, { disableTracing: options.tracing !== true })).pipe(
       Layer.provide(RpcClient.layerProtocolSocket({ retryTransientErrors: false })),
       Layer.provide(RpcSerialization.layerJson),
       Layer.provide(
