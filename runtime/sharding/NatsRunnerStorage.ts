@@ -36,8 +36,14 @@ export interface LeaseTiming {
 export const defaultLeaseTiming: LeaseTiming = { leaseMs: 2_000, marginMs: 400 }
 
 const maxMachineId = 1023
-/** How long an acquisition waits for a lease whose holder left the membership to be released. */
-const leaverGraceMs = 750
+/**
+ * How long an acquisition waits for a lease whose holder left the membership
+ * to be released. Well under a third of the lease (666 ms): Sharding gives
+ * up on an acquisition that takes longer and takes none of its shards, so a
+ * single lease the leaver had not released yet would hold back every shard
+ * of the round until that lease aged out (2 s).
+ */
+const leaverGraceMs = 400
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`. */
 const keyToken = (value: string) => value.replace(/[^A-Za-z0-9_=-]/g, "_")
