@@ -14,6 +14,7 @@ import type { PlatformError } from "effect/PlatformError"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { Scope } from "effect/Scope"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import { StringDecoder } from "node:string_decoder"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
@@ -52,6 +53,9 @@ const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => fs.exis
 
 const command = (ffmpegPath: string, args: ReadonlyArray<string>): readonly [string, ReadonlyArray<string>] =>
   setpriv === undefined ? [ffmpegPath, args] : [setpriv, ["--pdeathsig", "KILL", "--", ffmpegPath, ...args]]
+
+/** ffmpeg's scheduling priority (nice): the node's own work comes first. */
+export const ffmpegNiceness = 10
 
 /** Chunk files are named `seg_<number>.ts`; nothing else is ever served. */
 export const chunkFilePattern = /^seg_(\d{1,12})\.ts$/
@@ -139,6 +143,16 @@ export const run = (
         forceKillAfter: "1 second"
       })
     )
+
+    // Below the node: a burst of ffmpeg start-ups (each costs ~0.15 s of CPU here, loading its
+    // libraries) must not starve the node's lease renewals. Stream copy needs little CPU after.
+    yield* Effect.sync(() => {
+      try {
+        os.setPriority(Number(handle.pid), ffmpegNiceness)
+      } catch {
+        // Gone already: its exit is reported below.
+      }
+    })
 
     const parseProgress = makeProgressParser()
     const progress = eachLine(handle.stdout, (line) => {

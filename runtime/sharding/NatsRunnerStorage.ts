@@ -4,8 +4,9 @@
  * watch event when a key ages out).
  *
  * - `<ns>_runners`: `runner.<address>` → the encoded runner and its health;
- *   `machine.<n>` claims a snowflake machine id. Rewritten on every refresh
- *   (about once a second); the bucket's max_age drops a dead runner's keys.
+ *   `machine.<n>` claims a snowflake machine id. Rewritten on every round of
+ *   renewals (about twice a second); the bucket's max_age drops a dead
+ *   runner's keys.
  * - `<ns>_shards`: `shard.<group>.<id>` → the owner's address. Taken with
  *   `create` (succeeds only while no live entry exists: the previous owner's
  *   entry aged out or was released), renewed with `update` against the
@@ -18,7 +19,7 @@
  * deadline is reported lost to Sharding, which stops its entities.
  */
 import type { KV } from "@nats-io/kv"
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
 import { Readiness } from "../health/Readiness.ts"
@@ -31,9 +32,19 @@ export interface LeaseTiming {
   readonly leaseMs: number
   /** The owner stops this long before NATS can expire its lease. */
   readonly marginMs: number
+  /** Pause between two rounds of renewals (a round renews every held lease and the runner key). */
+  readonly renewEveryMs: number
 }
 
-export const defaultLeaseTiming: LeaseTiming = { leaseMs: 2_000, marginMs: 400 }
+/**
+ * A 4 s lease renewed every half second: a node whose fibers stall for up to
+ * ~2.5 s keeps its shards. On a 2-core machine running 30 cameras, bursts of
+ * ffmpeg start-ups stalled the node's renewals for 2-3 s; with a 2 s lease
+ * the node then lost its shards, restarted their cameras elsewhere, and the
+ * extra start-ups stalled the next node (a cascade). The price: after a
+ * crash, shards wait up to 4 s for their lease to lapse.
+ */
+export const defaultLeaseTiming: LeaseTiming = { leaseMs: 4_000, marginMs: 800, renewEveryMs: 500 }
 
 const maxMachineId = 1023
 /**
@@ -44,6 +55,9 @@ const maxMachineId = 1023
  * of the round until that lease aged out (2 s).
  */
 const leaverGraceMs = 400
+
+/** An acquisition round answers within this (Sharding gives it 666 ms) with what it took so far. */
+const acquireBudgetMs = 450
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`. */
 const keyToken = (value: string) => value.replace(/[^A-Za-z0-9_=-]/g, "_")
@@ -150,19 +164,51 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
     const unlessLost = <A>(write: Effect.Effect<A, PersistenceError>) =>
       write.pipe(Effect.catch((error) => isWrongSequence(error.cause) ? Effect.succeed(undefined) : Effect.fail(error)))
 
+    /**
+     * One write per lease at a time: the renewer, an acquisition round and one left running by an
+     * earlier round may all want the same lease; a second compare-and-set with the same revision
+     * would fail and make a held lease look lost. Later callers share the running one's answer.
+     */
+    const inFlight = new Map<string, Deferred.Deferred<boolean, PersistenceError>>()
+    const once = (shardId: string, write: Effect.Effect<boolean, PersistenceError>) =>
+      Effect.suspend((): Effect.Effect<boolean, PersistenceError> => {
+        const running = inFlight.get(shardId)
+        if (running !== undefined) return Deferred.await(running)
+        const done = Deferred.makeUnsafe<boolean, PersistenceError>()
+        inFlight.set(shardId, done)
+        return write.pipe(Effect.onExit((exit) =>
+          Effect.sync(() => {
+            inFlight.delete(shardId)
+            Deferred.doneUnsafe(done, exit)
+          })
+        ))
+      })
+
     /** Renews a lease this node holds, against the revision it wrote last; a lost one is dropped. */
-    const renew = (address: string, shardId: string) =>
+    const renew = (address: string, shardId: string) => once(shardId, renewNow(address, shardId))
+    const renewNow = (address: string, shardId: string) =>
       Effect.gen(function*() {
         const sentAt = monotonicNow()
         const revision = yield* unlessLost(attempt("renew", () => shards.update(shardKey(shardId), address, revisions.get(shardId)!)))
-        if (revision === undefined) lose(shardId)
-        else held(shardId, revision, sentAt)
-        return revision !== undefined
+        if (revision === undefined) {
+          lose(shardId)
+          return false
+        }
+        if (!revisions.has(shardId)) {
+          // Released while this renewal was on its way: its write outran the release's delete, so
+          // delete again, against the revision it made.
+          yield* attempt("release", () => shards.delete(shardKey(shardId), { previousSeq: revision })).pipe(Effect.ignore)
+          return false
+        }
+        held(shardId, revision, sentAt)
+        return true
       })
 
-    const acquireOne = (address: string, shardId: string) =>
+    const acquireOne = (address: string, shardId: string): Effect.Effect<boolean, PersistenceError> =>
+      revisions.has(shardId) && stillValid(shardId) ? renew(address, shardId) : once(shardId, take(address, shardId))
+    const take = (address: string, shardId: string) =>
       Effect.gen(function*() {
-        if (revisions.has(shardId) && stillValid(shardId)) return yield* renew(address, shardId)
+        if (revisions.has(shardId) && stillValid(shardId)) return yield* renewNow(address, shardId)
         drop(shardId)
         const key = shardKey(shardId)
         const sentAt = monotonicNow()
@@ -181,6 +227,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         const revision = yield* unlessLost(attempt("take", () => shards.create(key, address)))
         if (revision === undefined) return false
         held(shardId, revision, sentAt)
+        takenAt.set(shardId, monotonicNow())
         metrics.shardMoved("acquired")
         return true
       })
@@ -202,6 +249,48 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         metrics.shardMoved("released")
         yield* attempt("release", () => shards.delete(shardKey(shardId), { previousSeq: revision })).pipe(Effect.ignore)
       })
+
+    const scope = yield* Effect.scope
+    /**
+     * When each lease was taken. The renewer keeps a lease Sharding has not listed yet for a
+     * while (its next refresh, or the next acquisition round when this one ran over, claims it);
+     * one it never claims lapses.
+     */
+    const takenAt = new Map<string, number>()
+    const unclaimedGraceMs = 3_000
+
+    /** The leases Sharding asked about last, and the address they are held for. */
+    let renewing: { readonly address: string; readonly shardIds: ReadonlyArray<string> } | undefined
+
+    /**
+     * One round of renewals: the leases Sharding still holds (those it stopped
+     * asking about lapse, or were released), then the runner's key. The key
+     * after the leases: when a dead runner drops out of the membership, its
+     * leases have already lapsed, so the survivors take its shards at once.
+     */
+    const renewRound = Effect.gen(function*() {
+      const round = renewing
+      if (round === undefined) return
+      const startedAt = monotonicNow()
+      const listed = new Set(round.shardIds)
+      const now = monotonicNow()
+      for (const [shardId, at] of takenAt) {
+        if (listed.has(shardId) || now - at > unclaimedGraceMs) takenAt.delete(shardId)
+        else if (revisions.has(shardId)) listed.add(shardId)
+      }
+      yield* renewAll(round.address, [...listed])
+      const mine = registered.get(round.address)
+      if (mine !== undefined) yield* writeRunner(round.address, mine)
+      health.lastRenewalAt = startedAt
+      metrics.leaseRenewal((monotonicNow() - startedAt) / 1000)
+    })
+    yield* renewRound.pipe(
+      Effect.catch((error) => Effect.logWarning("lease renewal failed; leases end at their local deadline", error.message)),
+      Effect.andThen(Effect.sleep(timing.renewEveryMs)),
+      Effect.forever,
+      Effect.annotateLogs({ module: "NatsRunnerStorage" }),
+      Effect.forkScoped
+    )
 
     const storage = RunnerStorage.makeEncoded({
       getRunners: attempt("list runners", async () => {
@@ -233,6 +322,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         }),
       unregister: (address) =>
         Effect.gen(function*() {
+          if (renewing?.address === address) renewing = undefined
           const entry = registered.get(address)
           registered.delete(address)
           yield* attempt("unregister", () => runners.delete(runnerKey(address))).pipe(Effect.ignore)
@@ -252,26 +342,48 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           const entry = { ...current.json<RunnerEntry>(), healthy }
           yield* attempt("set health", () => runners.update(runnerKey(address), JSON.stringify(entry), current.revision)).pipe(Effect.ignore)
         }),
+      // Answers within `acquireBudgetMs` with the leases taken so far. Sharding gives an
+      // acquisition a third of the lease (666 ms) and takes none of its shards when it runs over,
+      // so on a busy node a round that waited for every lease could fail again and again. The
+      // rest finish in the background; the next round finds them held and only renews them.
       acquire: (address, shardIds) =>
-        Effect.forEach(shardIds, (shardId) => Effect.map(acquireOne(address, shardId), (ok) => ok ? shardId : undefined), {
-          // All at once: waits for leavers overlap instead of adding up.
-          concurrency: "unbounded"
-        }).pipe(Effect.map((results) => results.filter((id) => id !== undefined))),
-      refresh: (address, shardIds) =>
         Effect.gen(function*() {
-          const startedAt = monotonicNow()
-          // Leases Sharding no longer asks about are not renewed: they lapse (or were released).
-          const renewed = yield* renewAll(address, shardIds)
-          // The runner's key after its leases: when a dead runner drops out of the membership, its
-          // leases have already lapsed, so the survivors take its shards on their first try.
-          const mine = registered.get(address)
-          if (mine !== undefined) yield* writeRunner(address, mine)
-          health.lastRenewalAt = startedAt
-          metrics.leaseRenewal((monotonicNow() - startedAt) / 1000)
-          return renewed
+          const taken: Array<string> = []
+          const all = Effect.forEach(shardIds, (shardId) =>
+            acquireOne(address, shardId).pipe(
+              Effect.map((ok) => {
+                if (ok) taken.push(shardId)
+              }),
+              Effect.ignore
+            ), {
+            // All at once: waits for leavers overlap instead of adding up.
+            concurrency: "unbounded",
+            discard: true
+          })
+          const round = yield* Effect.forkIn(all, scope)
+          yield* Fiber.await(round).pipe(Effect.timeoutOption(acquireBudgetMs))
+          return [...taken]
+        }),
+      // Answered from the lease book at once; the renewer below keeps the book current. Sharding
+      // gives a refresh a third of the lease (666 ms) and drops every shard when it runs over,
+      // which a busy 2-core node (ffmpeg start-ups, ~10 ms per spawn) did not always manage
+      // when the renewals ran inside it. Each lease still ends at its own local deadline.
+      refresh: (address, shardIds) =>
+        Effect.sync(() => {
+          renewing = { address, shardIds }
+          return shardIds.filter((shardId) => {
+            if (revisions.has(shardId) && stillValid(shardId)) return true
+            lose(shardId)
+            return false
+          })
         }),
       release: (_address, shardId) => release(shardId),
-      releaseAll: (_address) => Effect.forEach([...revisions.keys()], release, { concurrency: 64, discard: true })
+      releaseAll: (_address) =>
+        Effect.suspend(() => {
+          // Stopping: nothing is renewed any more; what a release misses lapses within the lease.
+          renewing = undefined
+          return Effect.forEach([...revisions.keys()], release, { concurrency: 64, discard: true })
+        })
     })
     return { storage, leases, health } satisfies NatsRunnerStorage
   })
