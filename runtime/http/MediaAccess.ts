@@ -29,7 +29,13 @@ export type RecordedServices = Authenticator | CameraStore | MediaToken
 export type Services = RecordedServices | ViewerSessions
 
 export type MediaGrant =
-  | { readonly _tag: "Granted"; readonly token: string | undefined }
+  | {
+    readonly _tag: "Granted"
+    /** The signed token that granted it, if any. */
+    readonly token: string | undefined
+    /** The caller whose credentials granted it (none for a signed token). */
+    readonly principal?: Principal | undefined
+  }
   | { readonly _tag: "Refused"; readonly response: HttpServerResponse.HttpServerResponse }
 
 const refuse = (status: number, code: string, message: string): MediaGrant => ({
@@ -114,7 +120,7 @@ const withCredentials = (
         return refuse(404, "NotFound", "no such camera")
       }
     }
-    return also(principal) ?? { _tag: "Granted", token: undefined } satisfies MediaGrant
+    return also(principal) ?? { _tag: "Granted", token: undefined, principal } satisfies MediaGrant
   })
 
 /** The playlist with `?token=` on every segment URI, so a player with a signed URL can follow it. */

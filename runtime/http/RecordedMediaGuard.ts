@@ -15,7 +15,6 @@ import { Effect, type Layer, Option } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "../audit/AuditLog.ts"
-import { Authenticator, isLoopback } from "../auth/Authenticator.ts"
 import type { Permission } from "../auth/Principal.ts"
 import { CameraStore } from "../cameras/CameraStore.ts"
 import { exportTtlMs, PlaybackStream, playbackTtlMs } from "../quota/PlaybackStreams.ts"
@@ -59,7 +58,6 @@ const guard = HttpRouter.middleware(
   Effect.gen(function*() {
     const services = yield* Effect.context<MediaAccess.RecordedServices | AuditLog>()
     const audit = yield* AuditLog
-    const authenticator = yield* Authenticator
     const cameras = yield* CameraStore
     const admissions = yield* QuotaAdmissions
     return (httpEffect) =>
@@ -72,12 +70,8 @@ const guard = HttpRouter.middleware(
           Effect.provideContext(services)
         )
         if (grant._tag === "Refused") return grant.response
-        // The grant was by credentials or a signed URL; the caller is named when there is one.
-        const principal = yield* Effect.result(authenticator.authenticate({
-          header: (name) => request.headers[name],
-          loopback: isLoopback(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"])
-        }))
-        const caller = grant.token === undefined && principal._tag === "Success" ? principal.success : undefined
+        // The grant was by credentials (it names the caller) or by a signed URL (no caller).
+        const caller = grant.principal
         if (target.exporting) {
           if (caller !== undefined) {
             yield* audit.record(caller, {

@@ -273,9 +273,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       if (round === undefined) return
       const startedAt = monotonicNow()
       const listed = new Set(round.shardIds)
-      const now = monotonicNow()
       for (const [shardId, at] of takenAt) {
-        if (listed.has(shardId) || now - at > unclaimedGraceMs) takenAt.delete(shardId)
+        if (listed.has(shardId) || startedAt - at > unclaimedGraceMs) takenAt.delete(shardId)
         else if (revisions.has(shardId)) listed.add(shardId)
       }
       yield* renewAll(round.address, [...listed])
