@@ -92,10 +92,14 @@ describe("cluster failover", () => {
           const read = (page: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(page)?.[1])
           const nodesSeen = pages.map((p) => read(p.body, "vms_cluster_nodes"))
           const owned = pages.reduce((sum, p) => sum + read(p.body, "vms_shards_owned"), 0)
-          return nodesSeen.every((n) => n === 2) && owned === 300 ? { nodesSeen, owned } : undefined
+          const burials = pages.reduce((sum, p) => sum + read(p.body, "vms_cluster_dead_runners_total"), 0)
+          return nodesSeen.every((n) => n === 2) && owned === 300 ? { nodesSeen, owned, burials } : undefined
         }
       ), 10_000, 200)
       assert.strictEqual(gauges.owned, 300)
+      // Its death was proven (no NATS connection, its HTTP port refused) and its shards freed at
+      // once, by one survivor or both, instead of waiting for its leases to lapse.
+      assert.isAtLeast(gauges.burials, 1, "a survivor proved the killed node dead")
       assert.deepStrictEqual(violations, [], "two ffmpegs pulled one camera")
       // Wall-clock bound for the test only; the failover figure is the benchmark's (vms bench failover).
       assert.isBelow(movedInMs, 15_000)

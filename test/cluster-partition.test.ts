@@ -91,6 +91,16 @@ const indexRows = (databaseUrl: string) =>
 
 const survivorsOf = (nodes: ReadonlyArray<ClusterNode>, isolated: ClusterNode) => nodes.filter((n) => n !== isolated)
 
+/**
+ * Runners the survivors declared dead before their leases lapsed: none may be, for a node that is
+ * cut off or frozen is alive (its HTTP port still accepts), and only a lease may hand its shards on.
+ */
+const burials = (survivors: ReadonlyArray<ClusterNode>) =>
+  Effect.map(
+    Effect.forEach(survivors, (node) => Effect.promise(() => fetch(`${node.baseUrl}/metrics`).then((r) => r.text()))),
+    (pages) => pages.reduce((sum, page) => sum + Number(/^vms_cluster_dead_runners_total (\S+)$/m.exec(page)?.[1] ?? NaN), 0)
+  )
+
 describe("cluster partition and freeze", () => {
   it.live("a node cut off from NATS stops its pipelines before the survivors start theirs", () =>
     Effect.gen(function*() {
@@ -104,6 +114,7 @@ describe("cluster partition and freeze", () => {
         all.some((f) => f.parent === isolated.pid) ? undefined : true), 5_000, 100)
       yield* scan.stop
       assert.deepStrictEqual([...scan.overlaps.keys()], [], "two ffmpegs pulled one camera")
+      assert.strictEqual(yield* burials(survivors), 0, "the cut-off node was declared dead")
     }).pipe(Effect.scoped), 120_000)
 
   it.live("a node frozen past its leases kills its stale pipelines at once when resumed and writes nothing for them", () =>
@@ -152,6 +163,7 @@ describe("cluster partition and freeze", () => {
           assert.isAtMost(sorted[i - 1]!.endMs, sorted[i]!.startMs, `${cameraId}: overlapping rows`)
         }
       }
+      assert.strictEqual(yield* burials(survivors), 0, "the frozen node was declared dead")
       // No status event from the resumed node after it resumed.
       const late = events.filter((e) => e.nodeId === isolated.id && e.receivedAt >= resumedAt)
       assert.deepStrictEqual(late.map((e) => `${e.cameraId}:${e.status}`), [])

@@ -20,6 +20,8 @@ export class ClusterMetrics extends Context.Service<ClusterMetrics, {
   /** A shard came to this node (`acquired`) or left it (`lost`: lease lapsed or taken; `released`: handed over). */
   readonly shardMoved: (direction: "acquired" | "lost" | "released") => void
   readonly leaseRenewal: (seconds: number) => void
+  /** This node proved another runner dead and freed its shards. */
+  readonly runnerBuried: () => void
 }>()("vms/runtime/metrics/ClusterMetrics") {
   static readonly layer = Layer.effect(
     ClusterMetrics,
@@ -54,10 +56,16 @@ export class ClusterMetrics extends Context.Service<ClusterMetrics, {
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
         registers: [registry]
       })
+      const burials = new client.Counter({
+        name: "vms_cluster_dead_runners_total",
+        help: "Runners this node proved dead (no NATS connection, HTTP port refused) and whose shards it freed before their leases lapsed",
+        registers: [registry]
+      })
       return ClusterMetrics.of({
         view,
         shardMoved: (direction) => moves.inc({ direction }),
-        leaseRenewal: (seconds) => renewals.observe(seconds)
+        leaseRenewal: (seconds) => renewals.observe(seconds),
+        runnerBuried: () => burials.inc()
       })
     })
   )

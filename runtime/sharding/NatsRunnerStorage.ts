@@ -19,12 +19,14 @@
  * deadline is reported lost to Sharding, which stops its entities.
  */
 import type { KV } from "@nats-io/kv"
-import { Context, Deferred, Effect, Fiber, Layer } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Scope } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
 import { Readiness } from "../health/Readiness.ts"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { NatsClient } from "./NatsClient.ts"
+import { nodesMaxAgeMs } from "./NodeDirectory.ts"
+import * as RunnerDeaths from "./RunnerDeaths.ts"
 import { type LeaseTable, monotonicNow, ShardLeases } from "./ShardLeases.ts"
 
 export interface LeaseTiming {
@@ -69,9 +71,13 @@ const shardKey = (shardId: string) => {
 }
 
 interface RunnerEntry {
+  /** The encoded address (`host:port`), as the storage's calls name it. */
+  readonly address: string
   readonly runner: string
   readonly healthy: boolean
   readonly machineId: number
+  /** The leases renewed in the last round (`group:id`): what a survivor frees first when this runner dies. */
+  readonly shards?: ReadonlyArray<string>
 }
 
 const isWrongSequence = (cause: unknown) => /wrong last sequence|key exists/i.test(String(cause))
@@ -106,8 +112,9 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
     const leases: LeaseTable = { deadlines: new Map() }
     /** The revision of the lease entry this node wrote last, per held shard. */
     const revisions = new Map<string, number>()
-    /** Addresses in the membership as last read. */
+    /** Addresses in the membership as last read (key tokens), and the entries behind them. */
     let members = new Set<string>()
+    let memberEntries: ReadonlyArray<RunnerDeaths.Member> = []
     /** This node's runner entries, rewritten on every refresh. */
     const registered = new Map<string, RunnerEntry>()
 
@@ -277,9 +284,13 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         if (listed.has(shardId) || startedAt - at > unclaimedGraceMs) takenAt.delete(shardId)
         else if (revisions.has(shardId)) listed.add(shardId)
       }
-      yield* renewAll(round.address, [...listed])
+      const renewed = yield* renewAll(round.address, [...listed])
       const mine = registered.get(round.address)
-      if (mine !== undefined) yield* writeRunner(round.address, mine)
+      if (mine !== undefined) {
+        const entry = { ...mine, shards: renewed }
+        registered.set(round.address, entry)
+        yield* writeRunner(round.address, entry)
+      }
       health.lastRenewalAt = startedAt
       metrics.leaseRenewal((monotonicNow() - startedAt) / 1000)
     })
@@ -291,6 +302,23 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       Effect.forkScoped
     )
 
+    const nodes = yield* nats.bucket("nodes", { maxAgeMs: nodesMaxAgeMs })
+    yield* RunnerDeaths.watch({
+      connection: nats.connection,
+      namespace: nats.namespace,
+      runners,
+      shards,
+      nodes,
+      shardKey,
+      others: () => memberEntries.filter((member) => !registered.has(member.address)),
+      everyMs: 250,
+      onBuried: (address, leases, tookMs) =>
+        Effect.logWarning("runner died (no NATS connection, its HTTP port refuses connections); its shards are free now").pipe(
+          Effect.annotateLogs({ runner: address, leases, tookMs }),
+          Effect.andThen(Effect.sync(() => metrics.runnerBuried()))
+        )
+    }).pipe(Effect.annotateLogs({ module: "RunnerDeaths" }), Effect.forkScoped)
+
     const storage = RunnerStorage.makeEncoded({
       getRunners: attempt("list runners", async () => {
         const keys: Array<string> = []
@@ -299,6 +327,15 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         const live = entries.filter((entry) => entry !== null && entry.operation === "PUT")
         metrics.view.nodes = live.length
         members = new Set(live.map((entry) => entry!.key.slice("runner.".length)))
+        memberEntries = live.flatMap((entry): Array<RunnerDeaths.Member> => {
+          try {
+            const { address, machineId, shards: held } = entry!.json<RunnerEntry>()
+            if (typeof address !== "string") return []
+            return [{ address, key: entry!.key, revision: entry!.revision, machineId, shards: Array.isArray(held) ? held : [] }]
+          } catch {
+            return []
+          }
+        })
         health.selfListed = [...registered.keys()].some((address) => keys.includes(runnerKey(address)))
         return entries.flatMap((entry): Array<readonly [string, boolean]> => {
           if (entry === null || entry.operation !== "PUT") return []
@@ -314,7 +351,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         Effect.gen(function*() {
           const previous = registered.get(address)
           const machineId = previous?.machineId ?? (yield* claimMachineId(address))
-          const entry = { runner, healthy, machineId }
+          const entry = { address, runner, healthy, machineId }
+          if (!registered.has(address)) yield* RunnerDeaths.answerAlive(nats.connection, nats.namespace, address).pipe(Scope.provide(scope))
           registered.set(address, entry)
           yield* writeRunner(address, entry)
           return machineId

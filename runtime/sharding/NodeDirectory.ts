@@ -13,6 +13,12 @@ import { NodeConfig } from "../config/NodeConfig.ts"
 import { NodeId } from "../config/NodeId.ts"
 import { NatsClient } from "./NatsClient.ts"
 
+/** The key of node `nodeId`'s HTTP address in the `<ns>_nodes` bucket. */
+export const nodeKey = (nodeId: string) => `node.${nodeId.replace(/[^A-Za-z0-9_=-]/g, "_")}`
+
+/** The bucket's max_age: an entry outlives its node by up to this. */
+export const nodesMaxAgeMs = 10_000
+
 export class NodeDirectory extends Context.Service<NodeDirectory, {
   /** The base URL (`http://host:port`) node `nodeId` advertises, if it is alive. */
   readonly httpUrl: (nodeId: string) => Effect.Effect<Option.Option<string>>
@@ -26,7 +32,7 @@ export class NodeDirectory extends Context.Service<NodeDirectory, {
       const config = yield* NodeConfig
       const nodeId = yield* NodeId
       const server = yield* HttpServer.HttpServer
-      const bucket = yield* Effect.orDie(nats.bucket("nodes", { maxAgeMs: 10_000 }))
+      const bucket = yield* Effect.orDie(nats.bucket("nodes", { maxAgeMs: nodesMaxAgeMs }))
       const address = server.address
       const host = NetAddress.isInetAddress(address) && !["0.0.0.0", "::"].includes(config.httpHost) ? config.httpHost : os.hostname()
       const port = NetAddress.isInetAddress(address) ? address.port : config.httpPort
@@ -34,8 +40,7 @@ export class NodeDirectory extends Context.Service<NodeDirectory, {
         config.advertiseUrl,
         () => `http://${host.includes(":") ? `[${host}]` : host}:${port}`
       ).replace(/\/$/, "")
-      const key = (id: string) => `node.${id.replace(/[^A-Za-z0-9_=-]/g, "_")}`
-      yield* Effect.tryPromise(() => bucket.put(key(nodeId), selfUrl)).pipe(
+      yield* Effect.tryPromise(() => bucket.put(nodeKey(nodeId), selfUrl)).pipe(
         Effect.ignore,
         Effect.andThen(Effect.sleep("3 seconds")),
         Effect.forever,
@@ -47,7 +52,7 @@ export class NodeDirectory extends Context.Service<NodeDirectory, {
           if (id === nodeId) return Option.some(selfUrl)
           const cached = cache.get(id)
           if (cached !== undefined && Date.now() - cached.at < 2_000) return Option.some(cached.url)
-          const entry = yield* Effect.tryPromise(() => bucket.get(key(id))).pipe(Effect.orElseSucceed(() => null))
+          const entry = yield* Effect.tryPromise(() => bucket.get(nodeKey(id))).pipe(Effect.orElseSucceed(() => null))
           if (entry === null || entry.operation !== "PUT") return Option.none()
           const url = entry.string()
           cache.set(id, { url, at: Date.now() })

@@ -1,0 +1,105 @@
+/**
+ * RunnerDeaths against a real NATS server: only a runner with no NATS
+ * connection *and* a refused HTTP port is buried; its listed and unlisted
+ * leases are freed, nobody else's; a runner that still answers on NATS
+ * (frozen) or still accepts connections (cut off from NATS) is left alone.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { connect } from "@nats-io/transport-node"
+import { Context, Effect, Layer } from "effect"
+import * as net from "node:net"
+import { natsUrl, testNamespace } from "../../test/support/Nats.ts"
+import { eventually } from "../../test/support/Eventually.ts"
+import { freePort } from "../net/FreePort.ts"
+import { NatsClient } from "./NatsClient.ts"
+import { nodeKey } from "./NodeDirectory.ts"
+import * as RunnerDeaths from "./RunnerDeaths.ts"
+
+const listening = Effect.acquireRelease(
+  Effect.callback<net.Server>((resume) => {
+    const server = net.createServer((socket) => socket.destroy())
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+const portOf = (server: net.Server) => (server.address() as net.AddressInfo).port
+
+describe("RunnerDeaths", () => {
+  it.live("a refused connect is told apart from one that is accepted", () =>
+    Effect.gen(function*() {
+      const server = yield* listening
+      assert.isFalse(yield* RunnerDeaths.connectRefused(`http://127.0.0.1:${portOf(server)}`))
+      assert.isTrue(yield* RunnerDeaths.connectRefused(`http://127.0.0.1:${yield* freePort}`))
+      assert.isFalse(yield* RunnerDeaths.connectRefused("not a url"))
+    }).pipe(Effect.scoped))
+
+  it.live("buries only the runner that is gone from NATS and refuses connections", () =>
+    Effect.gen(function*() {
+      const url = yield* natsUrl
+      const namespace = testNamespace()
+      const context = yield* Layer.build(NatsClient.layer({ url, namespace, name: "watcher" }))
+      const nats = Context.get(context, NatsClient)
+      const runners = yield* nats.bucket("runners", { maxAgeMs: 60_000 })
+      const shards = yield* nats.bucket("shards", { maxAgeMs: 60_000 })
+      const nodes = yield* nats.bucket("nodes", { maxAgeMs: 60_000 })
+
+      // `frozen` still has its NATS connection (answered here by another connection) and a dead
+      // port; `cutoff` has no NATS connection but its port accepts; `dead` has neither.
+      const other = yield* Effect.acquireRelease(Effect.promise(() => connect({ servers: url })), (nc) => Effect.promise(() => nc.close()))
+      yield* RunnerDeaths.answerAlive(other, namespace, "frozen:1")
+      const open = yield* listening
+      const closedPort = yield* freePort
+      const put = (kv: typeof runners, key: string, value: string) => Effect.promise(() => kv.put(key, value))
+      yield* put(nodes, nodeKey("dead"), `http://127.0.0.1:${closedPort}`)
+      yield* put(nodes, nodeKey("frozen"), `http://127.0.0.1:${closedPort}`)
+      yield* put(nodes, nodeKey("cutoff"), `http://127.0.0.1:${portOf(open)}`)
+      const member = (address: string, key: string, machineId: number, listed: ReadonlyArray<string>) =>
+        Effect.map(put(runners, key, address), (revision): RunnerDeaths.Member => ({ address, key, revision, machineId, shards: listed }))
+      const members = [
+        yield* member("dead:3", "runner.dead_3", 7, ["default:1"]),
+        yield* member("frozen:1", "runner.frozen_1", 8, ["default:4"]),
+        yield* member("cutoff:2", "runner.cutoff_2", 9, ["default:5"])
+      ]
+      yield* put(runners, "machine.7", "dead:3")
+      const shardKey = (shardId: string) => `shard.${shardId.replace(":", ".")}`
+      // default:2 was taken after dead's last entry (not listed); default:3 belongs to someone alive.
+      for (const [shardId, owner] of [["default:1", "dead:3"], ["default:2", "dead:3"], ["default:3", "frozen:1"], ["default:4", "frozen:1"], ["default:5", "cutoff:2"]] as const) {
+        yield* put(shards, shardKey(shardId), owner)
+      }
+
+      let rounds = 0
+      const buried: Array<{ address: string; leases: number }> = []
+      yield* RunnerDeaths.watch({
+        connection: nats.connection,
+        namespace,
+        runners,
+        shards,
+        nodes,
+        shardKey,
+        others: () => {
+          rounds++
+          return members
+        },
+        everyMs: 50,
+        onBuried: (address, leases) => Effect.sync(() => void buried.push({ address, leases }))
+      }).pipe(Effect.forkScoped)
+
+      yield* eventually("dead is buried", Effect.sync(() => buried.length > 0 ? true : undefined), 10_000)
+      // Twenty more rounds: the others are checked again and again and still not buried.
+      const after = rounds + 20
+      yield* eventually("twenty more rounds", Effect.sync(() => rounds >= after ? true : undefined), 10_000)
+      assert.deepStrictEqual(buried, [{ address: "dead:3", leases: 2 }])
+
+      const get = (kv: typeof runners, key: string) =>
+        Effect.map(Effect.promise(() => kv.get(key)), (entry) => entry?.operation === "PUT" ? entry.string() : undefined)
+      assert.strictEqual(yield* get(runners, "runner.dead_3"), undefined)
+      assert.strictEqual(yield* get(runners, "machine.7"), undefined)
+      assert.strictEqual(yield* get(shards, shardKey("default:1")), undefined)
+      assert.strictEqual(yield* get(shards, shardKey("default:2")), undefined)
+      assert.strictEqual(yield* get(shards, shardKey("default:3")), "frozen:1")
+      assert.strictEqual(yield* get(shards, shardKey("default:4")), "frozen:1")
+      assert.strictEqual(yield* get(shards, shardKey("default:5")), "cutoff:2")
+      assert.strictEqual(yield* get(runners, "runner.frozen_1"), "frozen:1")
+      assert.strictEqual(yield* get(runners, "runner.cutoff_2"), "cutoff:2")
+    }).pipe(Effect.scoped))
+})
