@@ -51,15 +51,20 @@ export const defaultLeaseTiming: LeaseTiming = { leaseMs: 4_000, marginMs: 800, 
 const maxMachineId = 1023
 /**
  * How long an acquisition waits for a lease whose holder left the membership
- * to be released. Well under a third of the lease (666 ms): Sharding gives
- * up on an acquisition that takes longer and takes none of its shards, so a
- * single lease the leaver had not released yet would hold back every shard
- * of the round until that lease aged out (2 s).
+ * (a node stopping with SIGTERM unregisters first, then stops its entities and
+ * releases their leases, 0.3-0.6 s later here). Sharding sleeps a second after
+ * each acquisition round, so a lease released just after the round gave up
+ * cost a whole extra second of live interruption.
  */
-const leaverGraceMs = 400
+const leaverGraceMs = 800
 
-/** An acquisition round answers within this (Sharding gives it 666 ms) with what it took so far. */
-const acquireBudgetMs = 450
+/**
+ * An acquisition round answers within this with what it took so far; the
+ * rest finish in the background and the next round claims them. Sharding
+ * gives a round min(1 s, lease / 3) = 1 s; one that runs over is retried at
+ * once, with nothing lost (the leases it took are held here).
+ */
+const acquireBudgetMs = 850
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`. */
 const keyToken = (value: string) => value.replace(/[^A-Za-z0-9_=-]/g, "_")
@@ -380,7 +385,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           yield* attempt("set health", () => runners.update(runnerKey(address), JSON.stringify(entry), current.revision)).pipe(Effect.ignore)
         }),
       // Answers within `acquireBudgetMs` with the leases taken so far. Sharding gives an
-      // acquisition a third of the lease (666 ms) and takes none of its shards when it runs over,
+      // acquisition 1 s (min(1 s, lease / 3)) and takes none of its shards when it runs over,
       // so on a busy node a round that waited for every lease could fail again and again. The
       // rest finish in the background; the next round finds them held and only renews them.
       acquire: (address, shardIds) =>
@@ -402,7 +407,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           return [...taken]
         }),
       // Answered from the lease book at once; the renewer below keeps the book current. Sharding
-      // gives a refresh a third of the lease (666 ms) and drops every shard when it runs over,
+      // gives a refresh 1 s (min(1 s, lease / 3)) and drops every shard when it runs over,
       // which a busy 2-core node (ffmpeg start-ups, ~10 ms per spawn) did not always manage
       // when the renewals ran inside it. Each lease still ends at its own local deadline.
       refresh: (address, shardIds) =>
