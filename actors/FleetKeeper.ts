@@ -46,24 +46,41 @@ export const wakeOnAcquire = (pollInterval: Duration.Input = "100 millis") =>
       const sharding = yield* Sharding.Sharding
       const store = yield* CameraStore
       const clientFor = yield* Camera.client
-      /** Whether this node held shard `id` at the last pass (index = shard id). */
+      /** Whether this node holds shard `id` and has woken its cameras (index = shard id). */
       const owned = new Array<boolean>(shardsPerGroup + 1).fill(false)
       const pass = Effect.gen(function*() {
         // Plain booleans every pass; strings only for the shards gained.
         const gained = new Set<string>()
+        const gainedIds: Array<number> = []
         for (let id = 1; id <= shardsPerGroup; id++) {
-          const shardId = ShardId.make("default", id)
-          const holds = sharding.hasShardId(shardId)
-          if (holds && !owned[id]) gained.add(shardId.toString())
-          owned[id] = holds
+          const holds = sharding.hasShardId(ShardId.make("default", id))
+          if (holds && !owned[id]) {
+            gained.add(ShardId.make("default", id).toString())
+            gainedIds.push(id)
+          }
+          if (!holds) owned[id] = false
         }
         if (gained.size === 0) return
-        const ids = yield* store.listEnabledIds.pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
-        const mine = ids.filter((id) => gained.has(sharding.getShardId(EntityId.make(id), "default").toString()))
+        // A shard counts as woken only once its cameras answered: when the list or a camera
+        // fails, the next pass (0.1 s later) tries those shards again.
+        const ids = yield* store.listEnabledIds.pipe(
+          Effect.tapError((error) => Effect.logWarning("cannot list the cameras of the shards acquired; retrying").pipe(
+            Effect.annotateLogs({ error: error.message })
+          )),
+          Effect.option
+        )
+        if (ids._tag === "None") return
+        const mine = ids.value.filter((id) => gained.has(sharding.getShardId(EntityId.make(id), "default").toString()))
         yield* Effect.logDebug("shards acquired; waking their cameras").pipe(
           Effect.annotateLogs({ shards: gained.size, cameras: mine.length })
         )
-        yield* wakeEach(mine, (id) => clientFor(id).Ensure())
+        const failed = yield* wakeEach(mine, (id) => clientFor(id).Ensure())
+        if (failed > 0) {
+          return yield* Effect.logWarning("some cameras of the shards acquired did not answer; retrying").pipe(
+            Effect.annotateLogs({ failed })
+          )
+        }
+        for (const id of gainedIds) owned[id] = true
       })
       yield* pass.pipe(
         Effect.andThen(Effect.sleep(pollInterval)),

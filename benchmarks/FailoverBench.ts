@@ -45,6 +45,18 @@ interface StatusEvent {
 }
 
 const nodeIds = ["f1", "f2", "f3"] as const
+
+/** Kill → each survivor's "runner died" log line (its proof of the death), from the node's JSON logs. */
+const diedLogged = (lines: ReadonlyArray<string>, killedAt: number): Array<number> =>
+  lines.flatMap((line) => {
+    if (!line.includes("runner died")) return []
+    try {
+      const at = Date.parse((JSON.parse(line) as { timestamp: string }).timestamp)
+      return at >= killedAt ? [at - killedAt] : []
+    } catch {
+      return []
+    }
+  })
 /** A camera not back within this long counts as not recovered. */
 const giveUpMs = 30_000
 
@@ -150,18 +162,43 @@ export const runFailoverBench = Effect.fn("FailoverBench.run")(function*(input: 
     process.kill(node.pid, "SIGKILL")
     yield* nodes.get(victim)!.close
     nodes.delete(victim)
-    // Each moved camera: first `online` from a survivor after the kill.
+    // Each moved camera: first `connecting` (its pipeline starts) and first `online` from a survivor after the kill.
     const downMs = new Map<string, number>()
+    const connectingMs = new Map<string, number>()
     while (downMs.size < moved.length && Date.now() - killedAt < giveUpMs) {
       for (const event of events) {
-        if (event.status !== "online" || event.nodeId === victim || !moved.includes(event.cameraId)) continue
+        if (event.nodeId === victim || !moved.includes(event.cameraId)) continue
         const at = Date.parse(event.updatedAt)
-        if (at >= killedAt && !downMs.has(event.cameraId)) downMs.set(event.cameraId, at - killedAt)
+        if (at < killedAt) continue
+        const seen = event.status === "online" ? downMs : event.status === "connecting" ? connectingMs : undefined
+        if (seen !== undefined && !seen.has(event.cameraId)) seen.set(event.cameraId, at - killedAt)
       }
       yield* Effect.sleep("50 millis")
     }
     const times = moved.map((id) => downMs.get(id) ?? Infinity)
-    runs.push({ kill, node: victim, cameras: moved.length, camerasBefore: owners.size, recoveredMs: times.filter(Number.isFinite), notRecovered: times.filter((t) => !Number.isFinite(t)).length })
+    const startedMs = moved.flatMap((id) => connectingMs.get(id) ?? [])
+    const startToOnlineMs = moved.flatMap((id) => {
+      const started = connectingMs.get(id)
+      const online = downMs.get(id)
+      return started === undefined || online === undefined ? [] : [online - started]
+    })
+    const detectedMs = [...nodes.values()].flatMap(({ node }) => diedLogged(node.logLines(), killedAt))
+    // What the survivors warned about meanwhile (they log at warn): the first place to look at an outlier.
+    for (const [id, { node }] of nodes) {
+      const warnings = node.logLines().filter((line) => line.startsWith("{") && !line.includes("runner died") && Date.parse(/"timestamp":"([^"]+)"/.exec(line)?.[1] ?? "") >= killedAt)
+      if (warnings.length > 0) yield* Effect.logInfo("survivor warnings").pipe(Effect.annotateLogs({ kill, node: id, lines: warnings.slice(0, 20).join("\n") }))
+    }
+    runs.push({
+      kill,
+      node: victim,
+      cameras: moved.length,
+      camerasBefore: owners.size,
+      recoveredMs: times.filter(Number.isFinite),
+      notRecovered: times.filter((t) => !Number.isFinite(t)).length,
+      detectedMs: detectedMs.length === 0 ? null : Math.min(...detectedMs),
+      startedMs,
+      startToOnlineMs
+    })
     yield* Effect.logInfo("kill measured").pipe(Effect.annotateLogs({
       kill, node: victim, cameras: moved.length, p50Ms: percentile(times, 50), maxMs: percentile(times, 100)
     }))
