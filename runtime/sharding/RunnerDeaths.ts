@@ -22,7 +22,7 @@
 import type { KV } from "@nats-io/kv"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import * as net from "node:net"
+import { connectOutcome } from "../net/Reachable.ts"
 import { nodeKey } from "./NodeDirectory.ts"
 
 /** A member of the cluster as the storage last read it. */
@@ -90,24 +90,16 @@ const askNats = (connection: NatsConnection, namespace: string, address: string,
 
 /** True only when the connect is refused: nothing listens on that address. */
 export const connectRefused = (url: string, timeoutMs = 1_000): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
+  Effect.suspend(() => {
     let target: URL
     try {
       target = new URL(url)
     } catch {
-      return resume(Effect.succeed(false))
+      return Effect.succeed(false)
     }
     const port = Number(target.port || (target.protocol === "https:" ? 443 : 80))
     const host = target.hostname.replace(/^\[|\]$/g, "")
-    const socket = net.connect({ host, port })
-    const finish = (refused: boolean) => {
-      socket.destroy()
-      resume(Effect.succeed(refused))
-    }
-    socket.setTimeout(timeoutMs, () => finish(false))
-    socket.once("connect", () => finish(false))
-    socket.once("error", (error: NodeJS.ErrnoException) => finish(error.code === "ECONNREFUSED"))
-    return Effect.sync(() => socket.destroy())
+    return Effect.map(connectOutcome(host, port, timeoutMs), (outcome) => outcome === "refused")
   })
 
 const attempt = <A>(run: () => Promise<A>) => Effect.tryPromise(run).pipe(Effect.option)
