@@ -177,6 +177,17 @@ export const run = (
     const readers = yield* Effect.forkScoped(
       Effect.all([progress, chunks, log], { concurrency: "unbounded", discard: true })
     )
+    // A stop (the camera is disabled, moves, or the node shuts down) ends ffmpeg with SIGTERM and
+    // reads what it writes on its way out: it closes the chunk it was writing and lists it, so the
+    // last second before a stop reaches the live playlist and the recorder instead of staying an
+    // unlisted file. Finalizers run in reverse order, so this runs while the readers still read;
+    // the spawner's own SIGTERM/SIGKILL of the group follows and finds it gone.
+    yield* Effect.addFinalizer(() =>
+      handle.kill({ killSignal: "SIGTERM", forceKillAfter: "1 second" }).pipe(
+        Effect.ignore,
+        Effect.andThen(Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore))
+      )
+    )
     const exitCode = yield* handle.exitCode
     // Let the readers drain what ffmpeg wrote before it exited (the last chunk line).
     yield* Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore)

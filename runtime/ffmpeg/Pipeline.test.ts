@@ -140,4 +140,33 @@ describe("camera pipeline", () => {
       yield* eventually("ffmpeg gone", Effect.map(ffmpegPids, (pids) => pids.includes(pid!) ? undefined : true), 2_000)
       assert.isBelow(Date.now() - stopped, 2_000)
     })))
+
+  it.live("a stop lists the chunk ffmpeg was writing, up to the moment of the stop", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const observed = yield* startPipeline(simulator.url(0))
+      yield* waitFor(observed, "online", 5_000)
+      const listed: Array<{ readonly sequence: number; readonly durationSeconds: number; readonly endMs: number }> = []
+      yield* observed.live.onChunk((chunk) =>
+        void listed.push({
+          sequence: chunk.sequence,
+          durationSeconds: chunk.durationSeconds,
+          endMs: chunk.programDateTime.getTime() + chunk.durationSeconds * 1000
+        })
+      )
+      yield* eventually("two more chunks", Effect.sync(() => listed.length >= 2 ? true : undefined), 5_000)
+      // Mid-GOP (GOP 1 s): the chunk being written is a fraction of a second long.
+      yield* eventually("half a GOP into a chunk", Effect.sync(() =>
+        Date.now() - listed.at(-1)!.endMs >= 400 ? true : undefined), 2_000, 10)
+      const whole = listed.length
+      const stoppedAt = Date.now()
+      yield* Fiber.interrupt(observed.fiber)
+      assert.strictEqual(listed.length, whole + 1, "the chunk in progress is listed when the pipeline stops")
+      const last = listed.at(-1)!
+      assert.strictEqual(last.sequence, listed[whole - 1]!.sequence + 1)
+      assert.isAbove(last.durationSeconds, 0.2)
+      assert.isBelow(last.durationSeconds, 1)
+      // It ends at the stop, give or take the clock of the chunk's first frame.
+      assert.approximately(last.endMs, stoppedAt, 400)
+    })))
 })
