@@ -10,7 +10,9 @@
  *   server holds no connection of it. The runner answers from its
  *   registration until its storage closes, after its leases are released.
  * - its host: a TCP connect to the HTTP address it advertises is refused, so
- *   no process listens there.
+ *   no process listens there. Only an address that this node has seen accept
+ *   a connection while that runner was a member counts: a node advertising a
+ *   wrong address is never declared dead, it keeps its leases.
  *
  * A runner cut off from NATS still accepts connections; a frozen one
  * (SIGSTOP) keeps its listening socket (the kernel completes the handshake
@@ -22,7 +24,7 @@
 import type { KV } from "@nats-io/kv"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import { connectOutcome } from "../net/Reachable.ts"
+import { type ConnectOutcome, connectOutcome } from "../net/Reachable.ts"
 import { nodeKey } from "./NodeDirectory.ts"
 
 /** A member of the cluster as the storage last read it. */
@@ -88,18 +90,18 @@ const askNats = (connection: NatsConnection, namespace: string, address: string,
     )
   )
 
-/** True only when the connect is refused: nothing listens on that address. */
-export const connectRefused = (url: string, timeoutMs = 1_000): Effect.Effect<boolean> =>
+/** What a TCP connect to the host and port of `url` gets (`no-answer` for a malformed URL). */
+export const connectTo = (url: string, timeoutMs = 1_000): Effect.Effect<ConnectOutcome> =>
   Effect.suspend(() => {
     let target: URL
     try {
       target = new URL(url)
     } catch {
-      return Effect.succeed(false)
+      return Effect.succeed("no-answer" as const)
     }
     const port = Number(target.port || (target.protocol === "https:" ? 443 : 80))
     const host = target.hostname.replace(/^\[|\]$/g, "")
-    return Effect.map(connectOutcome(host, port, timeoutMs), (outcome) => outcome === "refused")
+    return connectOutcome(host, port, timeoutMs)
   })
 
 const attempt = <A>(run: () => Promise<A>) => Effect.tryPromise(run).pipe(Effect.option)
@@ -109,14 +111,29 @@ export const watch = (options: RunnerDeathsOptions) => {
   const { connection, namespace, nodes, runners, shards } = options
   /** Buried recently: not checked again until its entry is gone from the membership. */
   const buried = new Map<string, number>()
+  /** Per member, the HTTP address it advertises that accepted a connection from here. */
+  const vouched = new Map<string, string>()
+
+  const advertised = (member: Member) =>
+    Effect.map(attempt(() => nodes.get(nodeKey(member.address.slice(0, member.address.lastIndexOf(":"))))), (entry) =>
+      entry._tag === "None" || entry.value === null || entry.value.operation !== "PUT" ? undefined : entry.value.string())
 
   const provenDead = (member: Member) =>
     Effect.gen(function*() {
+      if (!vouched.has(member.address)) {
+        // First sight: the advertised address must reach the runner before its refusal can mean anything.
+        const url = yield* advertised(member)
+        if (url !== undefined && (yield* connectTo(url)) === "connected") vouched.set(member.address, url)
+        return false
+      }
       if ((yield* askNats(connection, namespace, member.address, options.everyMs)) !== "no-responders") return false
-      const nodeId = member.address.slice(0, member.address.lastIndexOf(":"))
-      const entry = yield* attempt(() => nodes.get(nodeKey(nodeId)))
-      if (entry._tag === "None" || entry.value === null || entry.value.operation !== "PUT") return false
-      return yield* connectRefused(entry.value.string())
+      const url = yield* advertised(member)
+      if (url !== vouched.get(member.address)) {
+        // It advertises somewhere else now (a restart): vouch for that address first.
+        vouched.delete(member.address)
+        return false
+      }
+      return (yield* connectTo(url!)) === "refused"
     })
 
   /** Deletes `key`'s lease if `address` holds it, against the revision read. */
@@ -170,6 +187,7 @@ export const watch = (options: RunnerDeathsOptions) => {
     const others = options.others()
     const listed = new Set(others.map((member) => member.address))
     for (const address of buried.keys()) if (!listed.has(address)) buried.delete(address)
+    for (const address of vouched.keys()) if (!listed.has(address)) vouched.delete(address)
     for (const member of others) {
       if (busy.has(member.address) || buried.get(member.address) === member.revision) continue
       busy.add(member.address)
