@@ -50,17 +50,14 @@ export const wakeOnAcquire = (pollInterval: Duration.Input = "100 millis") =>
       const owned = new Array<boolean>(shardsPerGroup + 1).fill(false)
       const pass = Effect.gen(function*() {
         // Plain booleans every pass; strings only for the shards gained.
-        const gained = new Set<string>()
         const gainedIds: Array<number> = []
         for (let id = 1; id <= shardsPerGroup; id++) {
           const holds = sharding.hasShardId(ShardId.make("default", id))
-          if (holds && !owned[id]) {
-            gained.add(ShardId.make("default", id).toString())
-            gainedIds.push(id)
-          }
+          if (holds && !owned[id]) gainedIds.push(id)
           if (!holds) owned[id] = false
         }
-        if (gained.size === 0) return
+        if (gainedIds.length === 0) return
+        const gained = new Set(gainedIds.map((id) => ShardId.make("default", id).toString()))
         // A shard counts as woken only once its cameras answered: when the list or a camera
         // fails, the next pass (0.1 s later) tries those shards again.
         const ids = yield* store.listEnabledIds.pipe(

@@ -32,8 +32,7 @@ import {
   type LeaseTiming,
   makeLeaseBook,
   readEntry,
-  runnerKey,
-  shardKey
+  runnerKey
 } from "./ShardLeaseBook.ts"
 
 export { defaultLeaseTiming, type LeaseTiming } from "./ShardLeaseBook.ts"
@@ -146,7 +145,6 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       runners,
       shards,
       nodes,
-      shardKey,
       others: () => memberEntries.filter((member) => !registered.has(member.address)),
       everyMs: 250,
       onBuried: (address, leases, tookMs) =>
@@ -164,25 +162,24 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         const live = entries.filter((entry) => entry !== null && entry.operation === "PUT")
         metrics.view.nodes = live.length
         members = new Set(live.map((entry) => entry!.key.slice("runner.".length)))
-        memberEntries = live.flatMap((entry): Array<RunnerDeaths.Member> => {
-          try {
-            const { address, machineId, shards: held } = entry!.json<RunnerEntry>()
-            if (typeof address !== "string") return []
-            return [{ address, key: entry!.key, revision: entry!.revision, machineId, shards: Array.isArray(held) ? held : [] }]
-          } catch {
-            return []
-          }
-        })
         health.selfListed = [...registered.keys()].some((address) => keys.includes(runnerKey(address)))
-        return entries.flatMap((entry): Array<readonly [string, boolean]> => {
-          if (entry === null || entry.operation !== "PUT") return []
+        // One decode per entry: the membership for Sharding, and the members RunnerDeaths watches.
+        const listed: Array<readonly [string, boolean]> = []
+        const watched: Array<RunnerDeaths.Member> = []
+        for (const entry of live) {
+          let decoded: RunnerEntry
           try {
-            const { runner, healthy } = entry.json<RunnerEntry>()
-            return [[runner, healthy]]
+            decoded = entry!.json<RunnerEntry>()
           } catch {
-            return []
+            continue
           }
-        })
+          listed.push([decoded.runner, decoded.healthy])
+          if (typeof decoded.address !== "string") continue
+          const held = Array.isArray(decoded.shards) ? decoded.shards : []
+          watched.push({ address: decoded.address, key: entry!.key, revision: entry!.revision, machineId: decoded.machineId, shards: held })
+        }
+        memberEntries = watched
+        return listed
       }),
       register: (address, runner, healthy) =>
         Effect.gen(function*() {

@@ -16,6 +16,7 @@ import { freePort } from "../net/FreePort.ts"
 import { NatsClient } from "./NatsClient.ts"
 import { nodeKey } from "./NodeDirectory.ts"
 import * as RunnerDeaths from "./RunnerDeaths.ts"
+import { shardKey } from "./ShardLeaseBook.ts"
 
 interface Listening {
   readonly port: number
@@ -83,7 +84,6 @@ describe("RunnerDeaths", () => {
         yield* member("wrong:4", "runner.wrong_4", 10, ["default:6"])
       ]
       yield* put(runners, "machine.7", "dead:3")
-      const shardKey = (shardId: string) => `shard.${shardId.replace(":", ".")}`
       // default:2 was taken after dead's last entry (not listed); default:3 belongs to someone alive.
       for (const [shardId, owner] of [["default:1", "dead:3"], ["default:2", "dead:3"], ["default:3", "frozen:1"], ["default:4", "frozen:1"], ["default:5", "cutoff:2"], ["default:6", "wrong:4"]] as const) {
         yield* put(shards, shardKey(shardId), owner)
@@ -97,7 +97,6 @@ describe("RunnerDeaths", () => {
         runners,
         shards,
         nodes,
-        shardKey,
         others: () => {
           rounds++
           return members

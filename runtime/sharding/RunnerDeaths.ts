@@ -26,6 +26,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { type ConnectOutcome, connectOutcome } from "../net/Reachable.ts"
 import { nodeKey } from "./NodeDirectory.ts"
+import { shardKey } from "./ShardLeaseBook.ts"
 
 /** A member of the cluster as the storage last read it. */
 export interface Member {
@@ -46,8 +47,6 @@ export interface RunnerDeathsOptions {
   readonly shards: KV
   /** Where each node advertises its HTTP address (NodeDirectory's bucket). */
   readonly nodes: KV
-  /** The KV key of a shard's lease (`group:id` → `shard.<group>.<id>`). */
-  readonly shardKey: (shardId: string) => string
   /** The members to watch (this node's own runners excluded). */
   readonly others: () => ReadonlyArray<Member>
   /** How often every other member is checked. */
@@ -151,7 +150,7 @@ export const watch = (options: RunnerDeathsOptions) => {
       const startedAt = performance.now()
       // The leases it listed first, all at once, then its membership entry: the survivors
       // reassign its shards when it leaves the membership, and then find them free in one round.
-      const listed = yield* Effect.forEach(member.shards, (shardId) => free(options.shardKey(shardId), member.address), {
+      const listed = yield* Effect.forEach(member.shards, (shardId) => free(shardKey(shardId), member.address), {
         concurrency: "unbounded"
       })
       // Against the revision that was read: a runner that came back meanwhile wrote a newer one.
@@ -164,7 +163,7 @@ export const watch = (options: RunnerDeathsOptions) => {
         for await (const key of await shards.keys()) found.push(key)
         return found
       })
-      const known = new Set(member.shards.map(options.shardKey))
+      const known = new Set(member.shards.map(shardKey))
       const rest = yield* Effect.forEach(
         keys._tag === "Some" ? keys.value.filter((key) => !known.has(key)) : [],
         (key) => free(key, member.address),
