@@ -1,19 +1,23 @@
 /**
  * The fan-out of events to `subscribe` callers: one subscription to the
  * event bus for the node, each event turned into its notification and
- * encoded to JSON once, then handed to every subscriber whose filter (events,
- * cameras, agency, token scope) lets it through. Subscribers are plain
- * callbacks: the typed `/rpc` path offers to its stream's queue; the
- * JSON-RPC `/ws` path writes the ready-made JSON to its socket, so one event
- * to a thousand WebSocket clients costs one encoding and a thousand writes.
- * Camera agencies are cached for a few seconds (a camera changing agency
- * late-delivers to its old agency that long).
+ * encoded to JSON once (`EncodedNotification`), then handed to every
+ * subscriber whose filter (events, cameras, agency, token scope) lets it
+ * through. Subscribers are plain synchronous callbacks and the loop over
+ * them is plain code, one event to all its subscribers in one go (no fiber
+ * or Effect per subscriber): the typed `/rpc` path offers to its stream's
+ * queue; the JSON-RPC `/ws` path writes a ready-made frame to its socket
+ * (one per subscription id, and `/ws` numbers subscriptions per connection,
+ * so usually one buffer for all), so one event to a thousand WebSocket
+ * clients costs one encoding, one frame and a thousand writes. Camera agencies are cached for a few seconds (a camera
+ * changing agency late-delivers to its old agency that long).
  */
-import { Context, Effect, Layer, Option, Scheduler, Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { canSeeCamera, type Principal } from "../runtime/auth/Principal.ts"
 import { maskUrlsIn } from "../runtime/cameras/CameraModel.ts"
 import { CameraStore } from "../runtime/cameras/CameraStore.ts"
 import { EventBus, type VmsEvent } from "../runtime/events/EventBus.ts"
+import type { TextFrame } from "../runtime/net/CorkedWebSocket.ts"
 import { Alert, CameraStatusUpdate, type NotificationName, RecordingStatusUpdate } from "./VmsRpcs.ts"
 
 export const Notification = Schema.Union([CameraStatusUpdate, RecordingStatusUpdate, Alert])
@@ -45,16 +49,27 @@ export const toNotification = (event: VmsEvent): Notification | undefined => {
   }
 }
 
+/** A notification as every subscriber gets it: encoded once per event. */
+export interface EncodedNotification {
+  readonly notification: Notification
+  /** Its fields (without `_tag`) as a JSON object text. */
+  readonly fieldsJson: string
+  /** Wire frames the transports make of it, by their key: each built once per event, however many sockets get it. */
+  readonly frames: Map<string, TextFrame>
+}
+
+export const encode = (notification: Notification): EncodedNotification => {
+  const { _tag, ...fields } = encodeNotification(notification) as { readonly _tag: string }
+  return { notification, fieldsJson: JSON.stringify(fields), frames: new Map() }
+}
+
 export interface Subscriber {
   readonly principal: Principal
   readonly events: ReadonlySet<NotificationName>
   /** Only these cameras; every camera the principal may see when undefined. */
   readonly cameraIds: ReadonlySet<string> | undefined
-  /**
-   * The notification, and its fields (without `_tag`) as a JSON object text.
-   * Runs in the fan-out's fiber, one subscriber after another: it must not wait.
-   */
-  readonly deliver: (notification: Notification, fieldsJson: string) => Effect.Effect<void>
+  /** Called in the fan-out's loop, one subscriber after another: it must neither wait nor throw. */
+  readonly deliver: (encoded: EncodedNotification) => void
 }
 
 export class EventSubscriptions extends Context.Service<EventSubscriptions, {
@@ -103,8 +118,8 @@ export class EventSubscriptions extends Context.Service<EventSubscriptions, {
             }
           }
         }
-        const { _tag, ...fields } = encodeNotification(notification) as { readonly _tag: string }
-        const fieldsJson = JSON.stringify(fields)
+        const encoded = encode(notification)
+        let failures: Array<unknown> | undefined
         for (const subscriber of subscribers) {
           if (!subscriber.events.has(notification._tag)) continue
           if (cameraId === null) {
@@ -118,19 +133,21 @@ export class EventSubscriptions extends Context.Service<EventSubscriptions, {
               continue
             }
           }
-          yield* subscriber.deliver(notification, fieldsJson).pipe(
-            Effect.catchDefect((defect) => Effect.logWarning("event delivery failed", String(defect)))
-          )
+          try {
+            subscriber.deliver(encoded)
+          } catch (defect) {
+            ;(failures ??= []).push(defect)
+          }
+        }
+        if (failures !== undefined) {
+          yield* Effect.logWarning("event delivery failed", ...failures.map(String))
         }
       })
 
       const events = yield* bus.subscription
-      // One event goes to all its subscribers before the fiber yields: other
+      // One event goes to all its subscribers in one synchronous loop: other
       // fibers (an ffmpeg spawn, say) run between events, not in the middle of one.
-      yield* events.pipe(
-        Stream.runForEach((event) => Effect.provideService(fanOut(event), Scheduler.PreventSchedulerYield, true)),
-        Effect.forkScoped
-      )
+      yield* events.pipe(Stream.runForEach(fanOut), Effect.forkScoped)
 
       return EventSubscriptions.of({
         add: (subscriber) =>

@@ -44,6 +44,25 @@ describe("JSON-RPC 2.0 over /ws", () => {
       assert.deepStrictEqual(audit.map((row) => [row.action, row.targetId, row.details.via]), [["camera.create", "gate-1", "rpc"]])
     }))
 
+  it.live("subscription ids are per connection, and each notification names its own", () =>
+    Effect.gen(function*() {
+      const node = yield* harness({ VMS_BOOTSTRAP_TOKEN: bootstrap })
+      const first = yield* jsonRpcClient(`${node.ws}/ws`, { "x-api-key": bootstrap })
+      const second = yield* jsonRpcClient(`${node.ws}/ws`, { "x-api-key": bootstrap })
+      const a = yield* first.call(1, "subscribe", { events: ["camera_status_update"] })
+      const b = yield* first.call(2, "subscribe", { events: ["camera_status_update"], cameraIds: [] })
+      const c = yield* second.call(1, "subscribe", { events: ["camera_status_update"] })
+      assert.deepStrictEqual([a.result.subscription, b.result.subscription, c.result.subscription], ["1", "2", "1"])
+      yield* first.call(3, "add_camera", camera("gate-2"))
+      const toFirst = yield* first.waitFor("an update", (message) => message.method === "camera_status_update")
+      const toSecond = yield* second.waitFor("an update", (message) => message.method === "camera_status_update")
+      assert.deepInclude(toFirst.params, { subscription: "1", cameraId: "gate-2" })
+      assert.deepInclude(toSecond.params, { subscription: "1", cameraId: "gate-2" })
+      // The second subscription of the first connection is for no camera: nothing arrives under "2".
+      yield* Effect.sleep("200 millis")
+      assert.isFalse(first.received.some((message: any) => message.params?.subscription === "2"))
+    }))
+
   it.live("answers malformed frames with the standard codes and stays usable", () =>
     Effect.gen(function*() {
       const node = yield* harness({ VMS_BOOTSTRAP_TOKEN: bootstrap })

@@ -23,7 +23,8 @@
  * leading `subscribed` item, and its notifications
  * (`{ "jsonrpc": "2.0", "method": "camera_status_update", "params": … }`)
  * come encoded from `EventSubscriptions` through this connection's sink
- * (`JsonRpcSinks`), held back until that answer is sent.
+ * (`JsonRpcSinks`), held back until that answer is sent. Subscription ids
+ * are per connection ("1", "2", …).
  *
  * Authentication: credentials in the upgrade request's headers
  * (`Authorization: Bearer …` or `X-API-Key`), or an `authenticate` call with
@@ -34,9 +35,12 @@ import { Effect, Exit, Queue, Schema, type Scope } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Rpc, type RpcGroup, RpcSerialization, RpcServer } from "effect/rpc"
 import type { FromServerEncoded } from "effect/rpc/RpcMessage"
+import type * as net from "node:net"
 import { bodyParseOptions } from "../runtime/cameras/CameraModel.ts"
+import { CorkedWebSocket, type TextFrame } from "../runtime/net/CorkedWebSocket.ts"
+import type { EncodedNotification } from "./EventSubscriptions.ts"
 import type { JsonRpcSinks } from "./JsonRpcSinks.ts"
-import { sinkHeader } from "./JsonRpcSinks.ts"
+import { notificationFrame, sinkHeader } from "./JsonRpcSinks.ts"
 import { codes, describe, errorResponse, exitError, isId, isObject, type JsonRpcId, response } from "./JsonRpcMessages.ts"
 import { domainErrorCodes } from "./VmsRpcs.ts"
 
@@ -55,14 +59,23 @@ interface Pending {
   readonly batch: Batch | undefined
   /** A subscription's call is answered by its first item; the rest are notifications. */
   answered: boolean
+  /** The subscription's id on this connection, and the node's id for it. */
   subscription: string | undefined
+  nodeSubscription: string | undefined
 }
 
 interface Connection {
   readonly write: (frame: string) => Effect.Effect<void>
-  /** Subscriptions answered on this connection; notifications for others wait in `early`. */
-  readonly announced: Set<string>
-  readonly early: Map<string, Array<string>>
+  /** Writes a notification's frame now (`CorkedWebSocket.sendFrame`). */
+  readonly sendFrame: (frame: TextFrame) => void
+  /**
+   * Subscriptions answered on this connection: the node's id to the id the
+   * client was given ("1", "2", … per connection, so the thousand sockets of
+   * one event usually share one frame). Notifications for others wait in `early`.
+   */
+  readonly subscriptions: Map<string, string>
+  nextSubscription: number
+  readonly early: Map<string, Array<EncodedNotification>>
   /** Sent with every call: the upgrade request's, then the `authenticate` call's credentials. */
   headers: ReadonlyArray<[string, string]>
   readonly pending: Map<number, Pending>
@@ -218,7 +231,9 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
         }
       }
       const requestId = nextRequestId++
-      if (!isNotification) connection.pending.set(requestId, { id, batch, answered: false, subscription: undefined })
+      if (!isNotification) {
+        connection.pending.set(requestId, { id, batch, answered: false, subscription: undefined, nodeSubscription: undefined })
+      }
       const run = writeRequest(clientId, {
         _tag: "Request",
         id: requestId,
@@ -274,15 +289,18 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
             const { _tag, ...fields } = value as { readonly _tag: string }
             if (!pending.answered) {
               pending.answered = true
-              const subscription = typeof value.subscription === "string" ? value.subscription : undefined
+              const nodeSubscription = typeof value.subscription === "string" ? value.subscription : undefined
+              if (nodeSubscription === undefined) return answer(connection, pending.batch, response(pending.id, { result: fields }))
+              const subscription = String(++connection.nextSubscription)
               pending.subscription = subscription
-              const answered = answer(connection, pending.batch, response(pending.id, { result: fields }))
-              if (subscription === undefined) return answered
-              return Effect.andThen(answered, Effect.suspend(() => {
-                connection.announced.add(subscription)
-                const waiting = connection.early.get(subscription) ?? []
-                connection.early.delete(subscription)
-                return Effect.forEach(waiting, (frame) => connection.write(frame), { discard: true })
+              pending.nodeSubscription = nodeSubscription
+              const answered = answer(connection, pending.batch, response(pending.id, { result: { ...fields, subscription } }))
+              return Effect.andThen(answered, Effect.sync(() => {
+                connection.subscriptions.set(nodeSubscription, subscription)
+                const waiting = connection.early.get(nodeSubscription)
+                if (waiting === undefined) return
+                connection.early.delete(nodeSubscription)
+                for (const encoded of waiting) connection.sendFrame(notificationFrame(encoded, subscription))
               }))
             }
             const params = pending.subscription === undefined ? fields : { subscription: pending.subscription, ...fields }
@@ -296,6 +314,7 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
           connection.pending.delete(requestId)
           const exit = message.exit as any
           if (pending.answered) {
+            if (pending.nodeSubscription !== undefined) connection.subscriptions.delete(pending.nodeSubscription)
             // A subscription ends when its socket closes (an interruption); anything else is worth a line.
             const interrupted = exit._tag === "Failure" && exit.cause.every((reason: any) => reason._tag === "Interrupt")
             return exit._tag === "Failure" && !interrupted
@@ -349,9 +368,19 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
       const socket = yield* Effect.orDie(request.upgrade)
       const writer = yield* socket.writer
       const clientId = nextClientId++
+      // The ws connection under `socket` (found once the upgrade completed), for notifications.
+      const tcpSocket = (request.source as { readonly socket?: net.Socket }).socket
+      let webSocket: CorkedWebSocket | undefined
       const connection: Connection = {
         write: (frame) => Effect.ignore(writer.write(frame)),
-        announced: new Set(),
+        sendFrame: (frame) => {
+          if (webSocket === undefined && tcpSocket !== undefined) webSocket = CorkedWebSocket.onTcpSocket(tcpSocket)
+          if (webSocket !== undefined) return webSocket.sendFrame(frame)
+          // A server whose connections are not CorkedWebSockets: ws's own send, through Effect's writer.
+          Effect.runFork(connection.write(frame.payload.toString()))
+        },
+        subscriptions: new Map(),
+        nextSubscription: 0,
         early: new Map(),
         headers: Object.entries(request.headers).filter(([name]) =>
           name === "authorization" || name === "x-api-key" || name === "x-forwarded-for" || name === "x-vms-loopback"
@@ -362,17 +391,13 @@ export const make = <Rpcs extends Rpc.Any>(group: RpcGroup.RpcGroup<Rpcs>, optio
       connections.set(clientId, connection)
       if (options.sinks !== undefined) {
         options.sinks.sinks.set(clientId, {
-          notify: (subscription, method, fieldsJson) => {
-            if (connection.closed) return Effect.void
-            const params = fieldsJson === "{}"
-              ? `{"subscription":${JSON.stringify(subscription)}}`
-              : `{"subscription":${JSON.stringify(subscription)},${fieldsJson.slice(1)}`
-            const frame = `{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":${params}}`
-            if (connection.announced.has(subscription)) return connection.write(frame)
-            const waiting = connection.early.get(subscription)
-            if (waiting === undefined) connection.early.set(subscription, [frame])
-            else if (waiting.length < 1_024) waiting.push(frame)
-            return Effect.void
+          notify: (nodeSubscription, encoded) => {
+            if (connection.closed) return
+            const subscription = connection.subscriptions.get(nodeSubscription)
+            if (subscription !== undefined) return connection.sendFrame(notificationFrame(encoded, subscription))
+            const waiting = connection.early.get(nodeSubscription)
+            if (waiting === undefined) connection.early.set(nodeSubscription, [encoded])
+            else if (waiting.length < 1_024) waiting.push(encoded)
           }
         })
       }

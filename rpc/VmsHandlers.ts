@@ -235,7 +235,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
             principal,
             events,
             cameraIds,
-            deliver: (notification, fieldsJson) => sink.notify(subscription, notification._tag, fieldsJson)
+            deliver: (encoded) => sink.notify(subscription, encoded)
           })
           return Stream.succeed(subscribed).pipe(Stream.concat(Stream.never))
         }
@@ -245,7 +245,7 @@ export const layer = VmsRpcs.toLayer(Effect.gen(function*() {
           principal,
           events,
           cameraIds,
-          deliver: (notification) => Effect.sync(() => void Queue.offerUnsafe(queue, notification))
+          deliver: (encoded) => void Queue.offerUnsafe(queue, encoded.notification)
         })
         return Stream.succeed(subscribed).pipe(Stream.concat(Stream.fromQueue(queue)))
       }))

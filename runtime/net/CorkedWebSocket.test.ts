@@ -2,14 +2,16 @@
  * CorkedWebSocket over real loopback TCP: frames sent in one turn arrive
  * whole, separate and in order (server to client and client to server), a
  * lone frame arrives without waiting for another, and sending after close
- * neither throws nor leaves the socket corked.
+ * neither throws nor leaves the socket corked; `sendFrame` frames of every
+ * length class arrive as text in order with `send`'s, and the server finds
+ * a connection by its TCP socket.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { AddressInfo } from "node:net"
 import { WebSocketServer } from "ws"
 import { until } from "../../test/support/Eventually.ts"
-import { CorkedWebSocket } from "./CorkedWebSocket.ts"
+import { CorkedWebSocket, textFrame } from "./CorkedWebSocket.ts"
 
 /** A server whose connections are CorkedWebSockets, and a CorkedWebSocket client connected to it. */
 const pair = Effect.acquireRelease(
@@ -61,6 +63,19 @@ describe("CorkedWebSocket", () => {
       assert.strictEqual(socket.writableCorked, 0)
     }).pipe(Effect.scoped))
 
+  it.live("sendFrame: a text frame built once, in order with send, at 7-, 16- and 64-bit lengths", () =>
+    Effect.gen(function*() {
+      const { peer, fromServer } = yield* pair
+      const tcp = (peer as unknown as { _socket: import("node:net").Socket })._socket
+      assert.strictEqual(CorkedWebSocket.onTcpSocket(tcp), peer)
+      const texts = ["short é", "x".repeat(200) + "ü", "y".repeat(70_000), "", "z".repeat(125)]
+      peer.send("first")
+      for (const text of texts) peer.sendFrame(textFrame(text))
+      peer.send("last")
+      yield* until("all frames", () => fromServer.length === texts.length + 2, 5_000)
+      assert.deepStrictEqual(fromServer, ["first", ...texts, "last"])
+    }).pipe(Effect.scoped))
+
   it.live("sending after close does not throw", () =>
     Effect.gen(function*() {
       const { client, peer } = yield* pair
@@ -68,6 +83,7 @@ describe("CorkedWebSocket", () => {
       yield* until("closed", () => peer.readyState === CorkedWebSocket.CLOSED, 5_000)
       peer.send("late")
       peer.send("later")
+      peer.sendFrame(textFrame("latest"))
       yield* Effect.sleep("10 millis")
     }).pipe(Effect.scoped))
 })

@@ -7,8 +7,17 @@
  * Each frame stays a frame of its own; only the TCP writes are gathered, and
  * nothing waits past the current turn.
  *
+ * `sendFrame` is the fan-out's path (one notification to a thousand
+ * sockets): the server's text frame is built once (`textFrame`) and the same
+ * buffer is written to every socket with one `write` each, skipping ws's
+ * per-send framing (options object, header buffer, two-chunk `writev`) and a
+ * buffer per socket. It takes that path only where ws itself would write at
+ * once and unchanged (a server connection, no compression negotiated,
+ * nothing queued in ws's sender), and goes through `send` otherwise.
+ *
  * The node's HTTP server builds its WebSocket connections with it
- * (`runtime/http/HttpServer.ts`); clients get it through
+ * (`runtime/http/HttpServer.ts`), and `CorkedWebSocket.onTcpSocket` finds the
+ * connection an upgraded request's TCP socket became; clients get it through
  * `layerWebSocketConstructor` (the typed client in `rpc/Client.ts`).
  */
 import { Layer } from "effect"
@@ -16,12 +25,85 @@ import { Socket } from "effect/socket"
 import type * as net from "node:net"
 import WebSocket from "ws"
 
+/** ws's internals that `sendText` checks (ws 8.x): its sender's state and queue, the negotiated extensions. */
+interface WsInternals {
+  readonly _socket?: net.Socket
+  readonly _isServer: boolean
+  readonly _extensions: Record<string, unknown>
+  readonly _sender: { readonly _state: number; readonly _queue: ReadonlyArray<unknown> } | null
+}
+
+/** A server's text frame (FIN, unmasked), built once to be sent to many connections. */
+export interface TextFrame {
+  /** The whole frame: header and payload. */
+  readonly frame: Buffer
+  /** The UTF-8 payload (a view into `frame`). */
+  readonly payload: Buffer
+}
+
+/** RFC 6455 §5.2: FIN + text opcode, no mask, 7-, 16- or 64-bit payload length. */
+export const textFrame = (text: string): TextFrame => {
+  const length = Buffer.byteLength(text)
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(header + length)
+  frame[0] = 0x81
+  if (header === 2) {
+    frame[1] = length
+  } else if (header === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeBigUInt64BE(BigInt(length), 2)
+  }
+  frame.write(text, header)
+  return { frame, payload: frame.subarray(header) }
+}
+
+const byTcpSocket = new WeakMap<net.Socket, CorkedWebSocket>()
+
 export class CorkedWebSocket extends WebSocket {
+  /** The connection `socket` (an upgraded request's TCP socket) became, once ws has taken it over. */
+  static onTcpSocket(socket: net.Socket): CorkedWebSocket | undefined {
+    return byTcpSocket.get(socket)
+  }
+
   /** 0: nothing sent this turn; 1: one frame sent (it left at once); 2: corked until the turn ends. */
   #turn: 0 | 1 | 2 = 0
 
+  // ws hands a connection its TCP socket here (`setSocket`, not in ws's typings).
+  setSocket(socket: net.Socket, head: Buffer, options: unknown): void {
+    ;(WebSocket.prototype as unknown as { setSocket: (...args: Array<unknown>) => void }).setSocket.call(this, socket, head, options)
+    byTcpSocket.set(socket, this)
+  }
+
+  /**
+   * Sends a text frame built by `textFrame`, as one TCP write. Dropped when
+   * the connection is not open (as `send` would, minus the callback).
+   */
+  sendFrame(text: TextFrame): void {
+    if (this.readyState !== WebSocket.OPEN) return
+    const ws = this as unknown as WsInternals
+    const socket = ws._socket
+    const sender = ws._sender
+    if (
+      socket === undefined || sender === null || !ws._isServer || sender._state !== 0 || sender._queue.length > 0 ||
+      Object.keys(ws._extensions).length > 0
+    ) {
+      this.send(text.payload, { binary: false })
+      return
+    }
+    this.#beforeWrite()
+    socket.write(text.frame)
+  }
+
   // Both of ws's `send` overloads: (data, cb?) and (data, options, cb?).
   override send(data: Parameters<WebSocket["send"]>[0], optionsOrCallback?: any, callback?: any): void {
+    this.#beforeWrite()
+    super.send(data, optionsOrCallback, callback)
+  }
+
+  #beforeWrite() {
     if (this.#turn === 0) {
       // A lone frame (one notification of a fan-out) leaves at once.
       this.#turn = 1
@@ -34,7 +116,6 @@ export class CorkedWebSocket extends WebSocket {
         socket.cork()
       }
     }
-    super.send(data, optionsOrCallback, callback)
   }
 
   #endTurn() {
