@@ -12,9 +12,8 @@
  */
 import { Effect, Fiber, Stream } from "effect"
 import type { Scope } from "effect/Scope"
-import * as fs from "node:fs"
 import { StringDecoder } from "node:string_decoder"
-import { IngestSpawner, type SpawnError } from "./IngestSpawner.ts"
+import { IngestSpawner, setpriv, type SpawnError } from "./IngestSpawner.ts"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
 
@@ -43,14 +42,12 @@ export interface IngestExit {
 }
 
 /**
- * util-linux's `setpriv --pdeathsig KILL` (always on Debian) makes the kernel
- * kill ffmpeg when the thread that started it (one of the node's spawning
- * threads, which live as long as the node) dies, so when the node dies, even
- * by SIGKILL. Without it an orphaned ffmpeg would keep the camera's RTSP
- * session and write chunks forever (it ignores the broken progress pipe).
+ * `setpriv --pdeathsig KILL` makes the kernel kill ffmpeg when the process
+ * that started it (the node's spawn helper, which dies with the node) dies,
+ * so when the node dies, even by SIGKILL. Without it an orphaned ffmpeg would
+ * keep the camera's RTSP session and write chunks forever (it ignores the
+ * broken progress pipe).
  */
-const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => fs.existsSync(candidate))
-
 const command = (ffmpegPath: string, args: ReadonlyArray<string>): readonly [string, ReadonlyArray<string>] =>
   setpriv === undefined ? [ffmpegPath, args] : [setpriv, ["--pdeathsig", "KILL", "--", ffmpegPath, ...args]]
 

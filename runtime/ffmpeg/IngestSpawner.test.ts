@@ -20,6 +20,17 @@ const alive = (pid: number) => {
 /** The nice value from /proc/<pid>/stat (field 19). */
 const niceOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16])
 
+/** Pids of this process's spawn helpers (setpriv execs into node, so the helper is a direct child). */
+const helpersOf = (parent: number) =>
+  fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+      return Number(stat[1]) === parent && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("SpawnHelper.ts") && stat[0] !== "Z"
+    } catch {
+      return false
+    }
+  })
+
 const sh = (script: string) => ({ file: "/bin/sh", args: ["-c", script], cwd: os.tmpdir(), niceness: 10 })
 
 describe("ingest spawner", () => {
@@ -82,12 +93,12 @@ describe("ingest spawner", () => {
         assert.deepStrictEqual(codes, Array.from({ length: 12 }, (_, i) => i))
       }).pipe(Effect.scoped, Effect.provide(IngestSpawner.layer)))
 
-  it.live("children die with their spawning threads when the layer closes (setpriv's parent-death signal)", () =>
+  it.live("children die with the spawn helper when the layer closes (setpriv's parent-death signal)", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(IngestSpawner.layer, scope)
       const spawner = Context.get(context, IngestSpawner)
-      // A child scope that is never closed: only the threads' end can stop it.
+      // A child scope that is never closed: only the helper's end can stop it.
       const leaked = yield* spawner.spawn({
         file: "/usr/bin/setpriv",
         args: ["--pdeathsig", "KILL", "--", "/bin/sleep", "30"],
@@ -98,4 +109,23 @@ describe("ingest spawner", () => {
       yield* Scope.close(scope, Exit.void)
       yield* eventually("the child is gone", Effect.sync(() => alive(leaked.pid) ? undefined : true), 5_000)
     }))
+
+  it.live("a helper that dies takes its children along; their runs end and the next spawn gets a new helper", () =>
+    Effect.gen(function*() {
+      const spawner = yield* IngestSpawner
+      const child = yield* spawner.spawn({
+        file: "/usr/bin/setpriv",
+        args: ["--pdeathsig", "KILL", "--", "/bin/sleep", "30"],
+        cwd: os.tmpdir(),
+        niceness: 10
+      })
+      const [helperPid] = helpersOf(process.pid)
+      assert.isDefined(helperPid)
+      process.kill(helperPid!, "SIGKILL")
+      assert.strictEqual(yield* child.exitCode, -1)
+      yield* eventually("the child is gone", Effect.sync(() => alive(child.pid) ? undefined : true), 5_000)
+      const next = yield* spawner.spawn(sh("exit 3"))
+      assert.strictEqual(yield* next.exitCode, 3)
+      assert.notInclude(helpersOf(process.pid), helperPid)
+    }).pipe(Effect.scoped, Effect.provide(IngestSpawner.layer)))
 })

@@ -1,20 +1,22 @@
 /**
- * Starts the node's ffmpeg ingest processes from worker threads
- * (`SpawnWorker.ts`), so the node's event loop never waits for a fork and
- * exec: during a failover a survivor starts a dozen cameras at once, and each
- * spawn on the main thread held the loop (lease renewals, entities, HTTP) for
- * 0.1–0.4 s on this machine. A few threads start processes side by side; each
- * relays its children's stdout, stderr and fd 3 to the main thread.
+ * Starts the node's ffmpeg ingest processes through a small helper process
+ * (`SpawnHelper.ts`), so the node itself never forks for them: during a
+ * failover a survivor starts a dozen cameras at once, and each fork of the
+ * node held its event loop (lease renewals, entities, HTTP) for 0.1–0.4 s on
+ * this machine, from the main thread or a worker thread alike. The helper
+ * forks cheaply and relays each child's stdout, stderr and fd 3.
  *
  * A child is a scoped resource in its own process group: closing the scope
  * sends SIGTERM to the group, SIGKILL a second later if it is still there,
- * and waits for its exit. The threads live as long as this layer; they are
- * the children's parents for `setpriv --pdeathsig`, so a node that dies, even
- * by SIGKILL, takes its ffmpegs along.
+ * and waits for its exit. The helper dies with the node (even by SIGKILL) and
+ * the children with the helper (`setpriv --pdeathsig` on both); a helper that
+ * dies anyway ends its children's runs and a new one serves the next spawn.
  */
 import { type Cause, Context, Deferred, Effect, Layer, Queue, Schema, type Scope, Stream } from "effect"
+import { type ChildProcess, spawn as spawnProcess } from "node:child_process"
+import * as fs from "node:fs"
 import * as os from "node:os"
-import { Worker } from "node:worker_threads"
+import { fileURLToPath } from "node:url"
 
 export class SpawnError extends Schema.TaggedError<SpawnError>()("SpawnError", {
   message: Schema.String
@@ -39,10 +41,7 @@ export interface IngestChild {
   readonly kill: (signal: NodeJS.Signals, forceKillAfterMs: number) => Effect.Effect<void>
 }
 
-/** Threads starting processes side by side. */
-export const spawnThreads = 3
-
-type FromWorker =
+type FromHelper =
   | { readonly id: number; readonly t: "spawned"; readonly pid: number }
   | { readonly id: number; readonly t: "failed"; readonly message: string }
   | { readonly id: number; readonly t: "data"; readonly fd: 1 | 2 | 3; readonly bytes: Uint8Array }
@@ -54,14 +53,15 @@ interface Child {
   readonly pipes: readonly [Queue.Queue<Uint8Array, Cause.Done>, Queue.Queue<Uint8Array, Cause.Done>, Queue.Queue<Uint8Array, Cause.Done>]
 }
 
-interface Thread {
-  readonly worker: Worker
+interface Helper {
+  readonly process: ChildProcess
   readonly children: Map<number, Child>
-  /** Spawns asked of it and not yet answered. */
-  starting: number
 }
 
-const workerUrl = new URL("./SpawnWorker.ts", import.meta.url)
+const helperPath = fileURLToPath(new URL("./SpawnHelper.ts", import.meta.url))
+
+/** util-linux's setpriv (always on Debian): the helper dies with the node. */
+export const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => fs.existsSync(candidate))
 
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? 128 + (signal === null ? 0 : os.constants.signals[signal] ?? 0)
@@ -75,7 +75,7 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
 }
 
 const endChild = (child: Child, code: number) => {
-  Deferred.doneUnsafe(child.started, Effect.fail(new SpawnError({ message: "the spawning thread stopped" })))
+  Deferred.doneUnsafe(child.started, Effect.fail(new SpawnError({ message: "the spawn helper stopped" })))
   for (const pipe of child.pipes) Queue.endUnsafe(pipe)
   Deferred.doneUnsafe(child.exited, Effect.succeed(code))
 }
@@ -86,21 +86,19 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
   static readonly layer = Layer.effect(
     IngestSpawner,
     Effect.gen(function*() {
-      const threads: Array<Thread> = []
+      let helper: Helper | undefined
       let nextId = 0
       let closed = false
 
-      const onMessage = (thread: Thread) => (message: FromWorker) => {
-        const child = thread.children.get(message.id)
+      const onMessage = (children: Map<number, Child>) => (message: FromHelper) => {
+        const child = children.get(message.id)
         if (child === undefined) return
         switch (message.t) {
           case "spawned":
-            thread.starting--
             Deferred.doneUnsafe(child.started, Effect.succeed(message.pid))
             return
           case "failed":
-            thread.starting--
-            thread.children.delete(message.id)
+            children.delete(message.id)
             Deferred.doneUnsafe(child.started, Effect.fail(new SpawnError({ message: message.message })))
             endChild(child, -1)
             return
@@ -108,39 +106,40 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
             Queue.offerUnsafe(child.pipes[message.fd - 1], message.bytes)
             return
           case "exit":
-            thread.children.delete(message.id)
+            children.delete(message.id)
             endChild(child, exitCodeOf(message.code, message.signal))
             return
         }
       }
 
-      /** A thread that stops (it should not) ends its children's runs; its place is taken anew. */
-      const startThread = (): Thread => {
-        const thread: Thread = { worker: new Worker(workerUrl), children: new Map(), starting: 0 }
-        thread.worker.on("message", onMessage(thread))
-        thread.worker.on("error", () => {})
-        thread.worker.once("exit", () => {
-          for (const child of thread.children.values()) endChild(child, -1)
-          thread.children.clear()
-          const slot = threads.indexOf(thread)
-          if (!closed && slot >= 0) threads.splice(slot, 1)
-        })
-        threads.push(thread)
-        return thread
-      }
-
-      /** The least busy thread, started on first use. */
-      const pickThread = (): Thread => {
-        let best: Thread | undefined
-        for (const thread of threads) if (best === undefined || thread.starting < best.starting) best = thread
-        if (best !== undefined && (best.starting === 0 || threads.length >= spawnThreads)) return best
-        return startThread()
+      const startHelper = (): Helper => {
+        const [file, args] = setpriv === undefined
+          ? [process.execPath, [helperPath]]
+          : [setpriv, ["--pdeathsig", "KILL", "--", process.execPath, helperPath]]
+        const started: Helper = {
+          process: spawnProcess(file, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" }),
+          children: new Map()
+        }
+        const gone = () => {
+          if (helper === started) helper = undefined
+          for (const child of started.children.values()) endChild(child, -1)
+          started.children.clear()
+        }
+        started.process.on("message", onMessage(started.children))
+        // It could not start, or its channel broke: either way it serves no more.
+        started.process.on("error", gone)
+        started.process.once("exit", gone)
+        // Neither keeps the node running.
+        started.process.unref()
+        started.process.channel?.unref()
+        return started
       }
 
       yield* Effect.addFinalizer(() =>
-        Effect.promise(() => {
+        Effect.sync(() => {
           closed = true
-          return Promise.all(threads.map((thread) => thread.worker.terminate()))
+          // The helper exits when its channel closes; its children (all stopped by now) would follow.
+          if (helper?.process.connected) helper.process.disconnect()
         })
       )
 
@@ -159,7 +158,7 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
           )
         })
 
-      /** Asks a thread to start it and waits for the answer (not interruptible: a started child is always handed back to be killed). */
+      /** Asks the helper to start it and waits for the answer (not interruptible: a started child is always handed back to be killed). */
       const start = (command: SpawnCommand) =>
         Effect.gen(function*() {
           if (closed) return yield* new SpawnError({ message: "the node is stopping" })
@@ -173,10 +172,9 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
             ]
           }
           const id = nextId++
-          const thread = pickThread()
-          thread.children.set(id, child)
-          thread.starting++
-          thread.worker.postMessage({ op: "spawn", id, ...command })
+          if (helper === undefined || !helper.process.connected) helper = startHelper()
+          helper.children.set(id, child)
+          helper.process.send({ op: "spawn", id, ...command })
           const pid = yield* Deferred.await(child.started)
           return { child, pid, kill: killer(child, pid) }
         })

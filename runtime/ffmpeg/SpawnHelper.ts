@@ -1,17 +1,18 @@
 /**
- * The worker thread behind `IngestSpawner`: starts processes and relays
- * their output pipes to the node's main thread. Plain Node, no Effect: it
- * runs as a worker of its own and only does this.
+ * The spawn helper behind `IngestSpawner`: a small process of its own that
+ * starts the node's ffmpegs and relays their output pipes to the node over
+ * its IPC channel. Plain Node, no Effect: it does only this.
  *
- * Why a thread: libuv's spawn returns only once the forked child has exec'd,
- * and on a loaded machine the child waits for a CPU first (0.1–0.4 s per
- * ffmpeg here during a failover). Spawning in the node's own event loop
- * stalled lease renewals, entities and HTTP for that long per camera; here
- * only this thread waits, and several of them start cameras side by side.
+ * Why a process: starting a child forks the process that starts it. Forking
+ * the node (a large heap, many threads) costs its event loop 0.1–0.4 s per
+ * ffmpeg on a loaded machine, whether the main thread or a worker thread
+ * forks (a fork write-protects the whole address space, and the node's
+ * threads then stall on the page-table lock and fault on every page they
+ * write). Forking this small helper costs little and stalls nobody.
  *
- * A process forked here has this thread as its parent for the kernel's
- * parent-death signal (`setpriv --pdeathsig`): the thread lives as long as
- * the node, and the node's death (even SIGKILL) takes its children along.
+ * It is started under `setpriv --pdeathsig KILL`, so it dies with the node
+ * (even by SIGKILL), and it starts each ffmpeg the same way, so they die
+ * with it. When the node closes the channel, it exits.
  *
  * Messages in: `{ op: "spawn", id, file, args, cwd, niceness }`.
  * Messages out, in order per id: `spawned` (pid) or `failed` (message);
@@ -20,7 +21,6 @@
  */
 import { spawn } from "node:child_process"
 import * as os from "node:os"
-import { parentPort } from "node:worker_threads"
 
 interface SpawnRequest {
   readonly op: "spawn"
@@ -31,7 +31,9 @@ interface SpawnRequest {
   readonly niceness: number
 }
 
-const port = parentPort!
+const send = (message: unknown) => {
+  if (process.connected) process.send!(message)
+}
 
 const start = (request: SpawnRequest) => {
   const { id } = request
@@ -45,7 +47,7 @@ const start = (request: SpawnRequest) => {
   child.once("error", (error) => {
     if (child.pid !== undefined) return
     failed = true
-    port.postMessage({ id, t: "failed", message: error.message })
+    send({ id, t: "failed", message: error.message })
   })
   if (child.pid === undefined) return
   try {
@@ -54,21 +56,19 @@ const start = (request: SpawnRequest) => {
   } catch {
     // Gone already: its exit is reported below.
   }
-  port.postMessage({ id, t: "spawned", pid: child.pid })
+  send({ id, t: "spawned", pid: child.pid })
   const relay = (fd: 1 | 2 | 3, stream: NodeJS.ReadableStream | null | undefined) =>
-    stream?.on("data", (chunk: Buffer) => {
-      // A copy of just these bytes (a read may be a view into a larger buffer), handed over, not cloned.
-      const bytes = new Uint8Array(chunk)
-      port.postMessage({ id, t: "data", fd, bytes }, [bytes.buffer])
-    })
+    stream?.on("data", (bytes: Buffer) => send({ id, t: "data", fd, bytes }))
   relay(1, child.stdout)
   relay(2, child.stderr)
   relay(3, child.stdio[3] as NodeJS.ReadableStream | null)
   child.once("close", (code, signal) => {
-    if (!failed) port.postMessage({ id, t: "exit", code, signal })
+    if (!failed) send({ id, t: "exit", code, signal })
   })
 }
 
-port.on("message", (message: SpawnRequest) => {
+process.on("message", (message: SpawnRequest) => {
   if (message.op === "spawn") start(message)
 })
+// The node is gone or closing: so is this helper (its children follow by their parent-death signal).
+process.on("disconnect", () => process.exit(0))
