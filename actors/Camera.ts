@@ -179,16 +179,18 @@ export const CameraLayer = Camera.toLayer(
           demandMs: snapshotDemandMs
         })
         yield* registry.register(cameraId, live)
-        return yield* Pipeline.run(
-          { cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings, mayRun: () => fence.owns(cameraId) },
-          report
-        ).pipe(
-          // The moment the lease lapses (cut off from NATS, resumed after a freeze), ffmpeg goes.
-          Effect.raceFirst(fence.lost(cameraId).pipe(
-            Effect.andThen(Effect.logWarning("lost the camera's lease; stopping its pipeline")),
-            Effect.andThen(Effect.interrupt)
-          ))
-        )
+        const options = { cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings, mayRun: () => fence.owns(cameraId) }
+        while (true) {
+          // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
+          // stalled past the lease's margin), ffmpeg goes.
+          yield* Pipeline.run(options, report).pipe(Effect.raceFirst(fence.lost(cameraId)))
+          yield* Effect.logWarning("lost the camera's lease; its pipeline stopped")
+          yield* setState("offline", "this node lost the camera's lease")
+          // When another node took the shard, sharding stops this entity (and this wait). When the
+          // lapse was only local and this node renewed the lease after all, the camera runs again.
+          while (!fence.owns(cameraId)) yield* Effect.sleep("100 millis")
+          yield* Effect.logInfo("the camera's lease is valid again; restarting its pipeline")
+        }
       }).pipe(
         // The pipeline never ends by itself; if a defect kills it, say so and let Ensure restart it.
         Effect.tapCause((cause) =>

@@ -32,8 +32,8 @@ export interface PipelineOptions {
   readonly socketTimeoutMs: number
   /**
    * Asked right before each ffmpeg spawn: may this node still run the camera
-   * (its lease on the camera's shard holds)? When not, the pipeline stops
-   * without spawning.
+   * (its lease on the camera's shard holds)? When not, the pipeline waits
+   * without spawning (whoever runs it watches the lease and stops it).
    */
   readonly mayRun?: () => boolean
 }
@@ -90,8 +90,10 @@ export const run = (
     while (true) {
       yield* pacer.pace
       if (options.mayRun !== undefined && !options.mayRun()) {
-        yield* Effect.logWarning("camera no longer owned by this node; not starting ffmpeg")
-        return yield* Effect.interrupt
+        // Whoever runs the pipeline watches the same ownership and stops it; until then, no ffmpeg.
+        yield* Effect.logWarning("camera not owned by this node now; not starting ffmpeg")
+        while (!options.mayRun()) yield* Effect.sleep("100 millis")
+        continue
       }
       const startNumber = yield* live.beginRun
       const startedAt = Date.now()
