@@ -1,7 +1,8 @@
 /**
  * The status view on a whole node (real camera actors, event bus, Postgres):
  * a camera it has not seen is read from its actor, later changes arrive from
- * the bus without asking the actor again, entries past `freshMs` are read
+ * the bus without asking the actor again, a read past half an entry's life
+ * renews it in the background, entries past `freshMs` are read
  * again, removed cameras are not found; and through JSON-RPC a user of
  * another agency gets `CameraNotFound` for a camera the view holds.
  */
@@ -109,6 +110,25 @@ describe("CameraStatusView", () => {
         )
       )
       assert.strictEqual(gone._tag, "CameraNotFound")
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a read past half an entry's life renews it in the background, so steady readers never wait", () =>
+    Effect.gen(function*() {
+      const { view, rest, actorReads } = yield* setup(400)
+      const created = yield* rest("POST", "/api/v1/cameras", { id: "gate-r", name: "Gate R", url: "rtsp://127.0.0.1:9/r", enabled: false })
+      assert.strictEqual(created.status, 201, created.text)
+      yield* eventually("disabled", Effect.map(view.status("gate-r"), (s) => s.status === "disabled" ? s : undefined))
+      view.forget("gate-r")
+      yield* view.status("gate-r")
+      const before = actorReads()
+      yield* Effect.sleep("250 millis")
+      assert.strictEqual((yield* view.status("gate-r")).status, "disabled")
+      yield* eventually("renewed", Effect.sync(() => actorReads() === before + 1 ? true : undefined))
+      // Past the first entry's life: the renewed one answers, the actor is not asked.
+      yield* Effect.sleep("200 millis")
+      const reads = actorReads()
+      yield* view.status("gate-r")
+      assert.strictEqual(actorReads(), reads)
     }).pipe(Effect.scoped), 30_000)
 
   it.live("a user of another agency gets CameraNotFound for a camera the view holds", () =>

@@ -9,7 +9,9 @@
  * changes, not their per-second rates (fps, bitrate) or stream info, so an
  * answer's rates are at most that old; the bound also covers events lost on
  * the way (a NATS reconnect, a subscriber that fell behind). Concurrent
- * misses for one camera share one actor call. An older status (by
+ * misses for one camera share one actor call. A read of an entry past half
+ * its life also asks the actor, in the background, so a camera read all the
+ * time is renewed before its entry runs out and its readers never wait. An older status (by
  * `updatedAt`) never replaces a newer one. What a caller may see is not this
  * module's business: the API checks agency and scope before it asks.
  */
@@ -88,10 +90,15 @@ export class CameraStatusView extends Context.Service<CameraStatusView, {
           )
         }
 
+        const renewAfterMs = options.freshMs / 2
         return CameraStatusView.of({
           status: (cameraId) => {
             const entry = entries.get(cameraId)
-            if (entry !== undefined && Date.now() - entry.receivedAt < options.freshMs) return Effect.succeed(entry.status)
+            if (entry !== undefined) {
+              const age = Date.now() - entry.receivedAt
+              if (age < renewAfterMs || (age < options.freshMs && inFlight.has(cameraId))) return Effect.succeed(entry.status)
+              if (age < options.freshMs) return Effect.as(Effect.forkIn(Effect.ignore(fromActor(cameraId)), scope), entry.status)
+            }
             return fromActor(cameraId)
           },
           forget: (cameraId) => void entries.delete(cameraId)
