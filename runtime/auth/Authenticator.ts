@@ -1,8 +1,9 @@
 /**
  * Turns a request's credentials into a `Principal`: `Authorization: Bearer`
  * with an access token (JWT) or an API key, or `X-API-Key` with an API key
- * or `VMS_BOOTSTRAP_TOKEN`. API keys are looked up by hash and cached for a
- * few seconds (revocation on this node takes effect at once).
+ * or `VMS_BOOTSTRAP_TOKEN`. API keys are looked up by hash and the answer
+ * cached for a few seconds, by the key as presented (no hashing per call;
+ * never past a token's expiry; revocation on this node takes effect at once).
  *
  * Setup mode: while the node has no credentials at all (no bootstrap token,
  * no user, no live API token), a caller from loopback without credentials is
@@ -13,7 +14,7 @@ import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { hash, timingSafeEqual } from "node:crypto"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import * as AccessTokens from "./AccessTokens.ts"
-import { CredentialStore, hashToken, tokenPrincipal } from "./CredentialStore.ts"
+import { CredentialStore, tokenPrincipal } from "./CredentialStore.ts"
 import { bootstrapPrincipal, type Principal, setupPrincipal } from "./Principal.ts"
 import { SigningSecret } from "./SigningSecret.ts"
 
@@ -87,8 +88,7 @@ export class Authenticator extends Context.Service<Authenticator, {
 
       const byApiKey = (key: string): Effect.Effect<Principal, AuthFailure> => {
         if (isBootstrap(key)) return Effect.succeed(bootstrapPrincipal)
-        const hash = hashToken(key)
-        const cached = apiKeys.get(hash)
+        const cached = apiKeys.get(key)
         const now = Date.now()
         if (cached !== undefined && cached.until > now) {
           return cached.principal === undefined ? fail("invalid", "API key is not valid") : Effect.succeed(cached.principal)
@@ -103,7 +103,7 @@ export class Authenticator extends Context.Service<Authenticator, {
             const expiresAt = Option.isSome(token) && token.value.expiresAt !== null
               ? token.value.expiresAt.getTime()
               : Infinity
-            apiKeys.set(hash, { principal, until: Math.min(now + apiKeyCacheMs, expiresAt) })
+            apiKeys.set(key, { principal, until: Math.min(now + apiKeyCacheMs, expiresAt) })
             if (apiKeys.size > 10_000) apiKeys.delete(apiKeys.keys().next().value!)
             return principal === undefined ? fail("invalid", "API key is not valid") : Effect.succeed(principal)
           })
