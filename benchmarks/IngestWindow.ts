@@ -5,7 +5,7 @@
  * cameras whose streams misbehaved. Per-camera arithmetic and budgets are
  * the scenario's (IngestBench).
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { metricByLabel, metricValue, type MetricSample, scrapeMetrics } from "./NodeUnderTest.ts"
 import { cpuPercent, machineBusyPercent, pssBytes, sampleChildren, sampleMachine, sampleProcess } from "./ProcessSampler.ts"
 import { median } from "./Stats.ts"
@@ -16,7 +16,7 @@ export interface WindowMeasurement {
   /** Median of `nodejs_heap_size_used_bytes` over the scrapes. */
   readonly heapBytes: number
   readonly nodeRssBytes: number
-  /** ffmpeg children of the node at the end of the window. */
+  /** ffmpegs of the node (its spawn helper's children) at the end of the window. */
   readonly ffmpegProcesses: number
   readonly ffmpegStarted: number
   readonly ffmpegCpuPercent: number
@@ -49,10 +49,19 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   readonly lowFpsBelow: number
 }) {
   const { baseUrl, cameraIds, nodePid } = options
-  /** CPU ticks per ffmpeg child of the node. */
-  const ffmpegTicks = sampleChildren(nodePid).pipe(
-    Effect.map((children) => new Map(children.filter((c) => c.name === "ffmpeg").map((c) => [c.pid, c.cpuTicks])))
-  )
+  /** The node's spawn helper (its `node` child): its CPU counts as the node's, its children are the ffmpegs. */
+  const helperPid = Effect.map(sampleChildren(nodePid), (children) => children.find((c) => c.name === "node")?.pid)
+  /** CPU ticks per ffmpeg of the node (its spawn helper's children). */
+  const ffmpegTicks = Effect.gen(function*() {
+    const direct = yield* sampleChildren(nodePid)
+    const nested = yield* Effect.forEach(
+      direct.filter((child) => child.name === "node"),
+      (helper) => sampleChildren(helper.pid).pipe(Effect.orElseSucceed(() => []))
+    )
+    return new Map([...direct, ...nested.flat()].filter((c) => c.name === "ffmpeg").map((c) => [c.pid, c.cpuTicks]))
+  })
+  const helperCpu = (pid: number | undefined) =>
+    pid === undefined ? Effect.succeed(undefined) : sampleProcess(pid).pipe(Effect.option, Effect.map(Option.getOrUndefined))
   const ffmpegPss = (pids: Iterable<number>) =>
     Effect.forEach(pids, (pid) => pssBytes(pid).pipe(Effect.orElseSucceed(() => 0)), { concurrency: 16 }).pipe(
       Effect.map((sizes) => sizes.reduce((sum, size) => sum + size, 0))
@@ -72,6 +81,8 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   const metricsFrom = yield* scrapeMetrics(baseUrl)
   record(metricsFrom)
   const nodeFrom = yield* sampleProcess(nodePid)
+  const helper = yield* helperPid
+  const helperFrom = yield* helperCpu(helper)
   const simulatorFrom = yield* sampleProcess(options.simulatorPid)
   const machineFrom = yield* sampleMachine()
   let previous = yield* ffmpegTicks
@@ -101,6 +112,7 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
     }
   }
   const nodeTo = yield* sampleProcess(nodePid)
+  const helperTo = yield* helperCpu(helper)
   const simulatorTo = yield* sampleProcess(options.simulatorPid)
   const machineTo = yield* sampleMachine()
   const metricsTo = yield* scrapeMetrics(baseUrl)
@@ -115,7 +127,8 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   const means = [...fps.values()].map((values) => values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length))
   return {
     seconds: (nodeTo.atMs - nodeFrom.atMs) / 1000,
-    nodeCpuPercent: cpuPercent(nodeFrom, nodeTo, options.ticksPerSecond),
+    nodeCpuPercent: cpuPercent(nodeFrom, nodeTo, options.ticksPerSecond) +
+      (helperFrom === undefined || helperTo === undefined ? 0 : cpuPercent(helperFrom, helperTo, options.ticksPerSecond)),
     heapBytes: median(heap),
     nodeRssBytes: median(rss),
     ffmpegProcesses: previous.size,
