@@ -25,7 +25,7 @@ import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
 import * as LiveStream from "../runtime/live/LiveStream.ts"
 import * as SnapshotCache from "../runtime/live/SnapshotCache.ts"
 import { CameraMetrics } from "../runtime/metrics/CameraMetrics.ts"
-import { OwnershipFence } from "../runtime/sharding/ShardLeases.ts"
+import { OwnershipFence, whileOwned } from "../runtime/sharding/ShardLeases.ts"
 import {
   CameraNotFound,
   type CameraState,
@@ -180,17 +180,18 @@ export const CameraLayer = Camera.toLayer(
         })
         yield* registry.register(cameraId, live)
         const options = { cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings, mayRun: () => fence.owns(cameraId) }
-        while (true) {
-          // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
-          // stalled past the lease's margin), ffmpeg goes.
-          yield* Pipeline.run(options, report).pipe(Effect.raceFirst(fence.lost(cameraId)))
-          yield* Effect.logWarning("lost the camera's lease; its pipeline stopped")
-          yield* setState("offline", "this node lost the camera's lease")
-          // When another node took the shard, sharding stops this entity (and this wait). When the
-          // lapse was only local and this node renewed the lease after all, the camera runs again.
-          while (!fence.owns(cameraId)) yield* Effect.sleep("100 millis")
-          yield* Effect.logInfo("the camera's lease is valid again; restarting its pipeline")
-        }
+        // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
+        // stalled past the lease's margin), ffmpeg goes; if this node renews the lease after all,
+        // the camera runs again.
+        return yield* whileOwned(
+          fence,
+          cameraId,
+          Pipeline.run(options, report),
+          Effect.andThen(
+            Effect.logWarning("lost the camera's lease; its pipeline stopped until the lease is valid again"),
+            setState("offline", "this node lost the camera's lease")
+          )
+        )
       }).pipe(
         // The pipeline never ends by itself; if a defect kills it, say so and let Ensure restart it.
         Effect.tapCause((cause) =>

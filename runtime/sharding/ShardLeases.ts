@@ -55,14 +55,41 @@ export class OwnershipFence extends Context.Service<OwnershipFence, {
       Effect.gen(function*() {
         const sharding = yield* Sharding.Sharding
         const table = yield* ShardLeases
-        const shardOf = (entityId: string) => sharding.getShardId(EntityId.make(entityId), "default").toString()
-        const owns = (entityId: string) => holds(table, shardOf(entityId))
-        const lost = (entityId: string) =>
-          Effect.gen(function*() {
-            const shardId = shardOf(entityId)
-            while (holds(table, shardId)) yield* Effect.sleep(pollMs)
-          })
-        return OwnershipFence.of({ owns, lost })
+        return fenceOf(table, (entityId) => sharding.getShardId(EntityId.make(entityId), "default").toString(), pollMs)
       })
     )
 }
+
+/** The fence of a lease table: an entity is owned while the lease on its shard (`shardOf`) is valid. */
+export const fenceOf = (table: LeaseTable, shardOf: (entityId: string) => string, pollMs = 100): OwnershipFence["Service"] =>
+  OwnershipFence.of({
+    owns: (entityId) => holds(table, shardOf(entityId)),
+    lost: (entityId) =>
+      Effect.gen(function*() {
+        const shardId = shardOf(entityId)
+        while (holds(table, shardId)) yield* Effect.sleep(pollMs)
+      })
+  })
+
+/**
+ * Runs `effect` (which runs until interrupted, an ffmpeg pipeline say) while
+ * this node may act for `entityId`: the moment the lease lapses it is
+ * interrupted and `onLost` runs; once the lease is valid again it starts
+ * anew. A lapse can be only local (an event loop that stalled past the
+ * lease's margin, then renewed the lease after all); when another node took
+ * the shard instead, sharding stops the entity, and this wait with it.
+ */
+export const whileOwned = <E, R, R2>(
+  fence: OwnershipFence["Service"],
+  entityId: string,
+  effect: Effect.Effect<never, E, R>,
+  onLost: Effect.Effect<void, never, R2>,
+  pollMs = 100
+): Effect.Effect<never, E, R | R2> =>
+  Effect.gen(function*() {
+    while (true) {
+      while (!fence.owns(entityId)) yield* Effect.sleep(pollMs)
+      yield* Effect.raceFirst(effect, fence.lost(entityId))
+      yield* onLost
+    }
+  })
