@@ -1,7 +1,7 @@
 /**
  * CorkedWebSocket over real loopback TCP: frames sent in one turn arrive
- * whole, separate and in order (server to client and client to server), a
- * lone frame arrives without waiting for another, and sending after close
+ * whole, separate and in order (server to client and client to server),
+ * `send` is corked until the turn ends and a lone `sendFrame` is not, and sending after close
  * neither throws nor leaves the socket corked; `sendFrame` frames of every
  * length class arrive as text in order with `send`'s, and the server finds
  * a connection by its TCP socket.
@@ -49,17 +49,23 @@ describe("CorkedWebSocket", () => {
       assert.deepStrictEqual(fromClient, frames)
     }).pipe(Effect.scoped))
 
-  it.live("a lone frame leaves at once; turns after it are corked and uncorked again", () =>
+  it.live("send corks until the turn ends; a lone sendFrame leaves at once", () =>
     Effect.gen(function*() {
       const { peer, fromServer } = yield* pair
-      peer.send("lone")
-      // Still in the sending turn: a lone frame is not held back.
       const socket = (peer as unknown as { _socket: { writableCorked: number } })._socket
-      assert.strictEqual(socket.writableCorked, 0)
-      peer.send("second")
+      peer.send("first")
       assert.isAbove(socket.writableCorked, 0)
+      peer.send("second")
       yield* until("both frames", () => fromServer.length === 2, 5_000)
-      assert.deepStrictEqual(fromServer, ["lone", "second"])
+      assert.strictEqual(socket.writableCorked, 0)
+      yield* Effect.sleep("10 millis")
+      // Still in the sending turn: a lone frame of a fan-out is not held back.
+      peer.sendFrame(textFrame("lone"))
+      assert.strictEqual(socket.writableCorked, 0)
+      peer.sendFrame(textFrame("next"))
+      assert.isAbove(socket.writableCorked, 0)
+      yield* until("four frames", () => fromServer.length === 4, 5_000)
+      assert.deepStrictEqual(fromServer, ["first", "second", "lone", "next"])
       assert.strictEqual(socket.writableCorked, 0)
     }).pipe(Effect.scoped))
 

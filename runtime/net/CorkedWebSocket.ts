@@ -1,17 +1,18 @@
 /**
  * A `ws` WebSocket whose frames sent in one turn of the event loop leave in
- * few writes: the first frame of a turn leaves at once, a second one corks
- * the TCP socket, and the end of the turn (`process.nextTick`) uncorks it, so
- * sixty-four answers produced by one batch of requests cost two writes
- * instead of sixty-four syscalls (on a VM a loopback send costs tens of µs).
- * Each frame stays a frame of its own; only the TCP writes are gathered, and
- * nothing waits past the current turn.
+ * one write: `send` corks the TCP socket and the end of the turn
+ * (`process.nextTick`) uncorks it, so sixty-four answers produced by one
+ * batch of requests cost one write instead of sixty-four syscalls (on this
+ * VM a loopback send costs 15-30 µs). Each frame stays a frame of its own;
+ * only the TCP writes are gathered, and nothing waits past the current turn.
  *
  * `sendFrame` is the fan-out's path (one notification to a thousand
  * sockets): the server's text frame is built once (`textFrame`) and the same
  * buffer is written to every socket with one `write` each, skipping ws's
  * per-send framing (options object, header buffer, two-chunk `writev`) and a
- * buffer per socket. It takes that path only where ws itself would write at
+ * buffer per socket. Its first frame of a turn leaves at once (the next
+ * socket's write is next; a client should not wait for the loop's end), a
+ * second one corks. It takes that path only where ws itself would write at
  * once and unchanged (a server connection, no compression negotiated,
  * nothing queued in ws's sender), and goes through `send` otherwise.
  *
@@ -68,7 +69,7 @@ export class CorkedWebSocket extends WebSocket {
     return byTcpSocket.get(socket)
   }
 
-  /** 0: nothing sent this turn; 1: one frame sent (it left at once); 2: corked until the turn ends. */
+  /** 0: nothing sent this turn; 1: one frame sent at once (`sendFrame`); 2: corked until the turn ends. */
   #turn: 0 | 1 | 2 = 0
 
   // ws hands a connection its TCP socket here (`setSocket`, not in ws's typings).
@@ -93,22 +94,24 @@ export class CorkedWebSocket extends WebSocket {
       this.send(text.payload, { binary: false })
       return
     }
-    this.#beforeWrite()
+    this.#beforeWrite(false)
     socket.write(text.frame)
   }
 
   // Both of ws's `send` overloads: (data, cb?) and (data, options, cb?).
   override send(data: Parameters<WebSocket["send"]>[0], optionsOrCallback?: any, callback?: any): void {
-    this.#beforeWrite()
+    this.#beforeWrite(true)
     super.send(data, optionsOrCallback, callback)
   }
 
-  #beforeWrite() {
+  #beforeWrite(corkFirst: boolean) {
     if (this.#turn === 0) {
-      // A lone frame (one notification of a fan-out) leaves at once.
       this.#turn = 1
       process.nextTick(() => this.#endTurn())
-    } else if (this.#turn === 1 && this.readyState === WebSocket.OPEN) {
+      // A lone notification of a fan-out leaves at once.
+      if (!corkFirst) return
+    }
+    if (this.#turn === 1 && this.readyState === WebSocket.OPEN) {
       // `_socket` is where ws keeps the connection's TCP socket.
       const socket = (this as unknown as { readonly _socket?: net.Socket })._socket
       if (socket !== undefined && !socket.destroyed) {
