@@ -19,6 +19,10 @@
  *
  * Both authenticate with an operator API token (hashed lookup, agency
  * check) created through REST while the fresh node is in setup mode.
+ * After the node stops, each runs its floor (`WsRpcFloor.ts`,
+ * `WsFanoutFloor.ts`: the same traffic against a plain `ws` server with no
+ * application code) and reports it beside the node's figures, measured in
+ * the same minute on the same machine.
  * Writes `<scenario>.json` and `<scenario>.md` into the results directory.
  */
 import { NodeServices } from "@effect/platform-node"
@@ -30,6 +34,7 @@ import type WebSocket from "ws"
 import { VmsClient } from "../rpc/Client.ts"
 import { CorkedWebSocket } from "../runtime/net/CorkedWebSocket.ts"
 import { benchDatabaseUrl } from "./BenchDatabase.ts"
+import { runFloor } from "./FloorRuns.ts"
 import { startNode } from "./NodeUnderTest.ts"
 import { clockTicksPerSecond, cpuPercent, machineBusyPercent, sampleMachine, sampleProcess } from "./ProcessSampler.ts"
 import { percentile } from "./Stats.ts"
@@ -238,6 +243,13 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
       return yield* measuringCpu(node.pid, jsonLoop(options.durationSeconds))
     }))
 
+    yield* node.stop
+    // The machine's floor in the same minute: the same loop against a plain ws server with no application code.
+    const floor = yield* runFloor("WsRpcFloor.ts", [
+      "--concurrency", String(options.concurrency),
+      "--duration", String(options.durationSeconds),
+      "--warmup", String(options.warmupSeconds)
+    ]).pipe(Effect.mapError((error) => fail(error.reason)))
     const typedSummary = {
       ...summary(typedSamples),
       callsPerSecond: Math.round(typedSamples.length / options.durationSeconds),
@@ -257,6 +269,7 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
       method: "get_camera_status",
       typedRpc: typedSummary,
       jsonRpc: jsonSummary,
+      plainWsFloor: floor,
       budgetP99Ms: 5,
       withinBudget: typedSummary.p99Ms <= 5 && jsonSummary.p99Ms <= 5
     }
@@ -279,12 +292,18 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
       "|---|---|---|---|---|---|---|---|---|---|",
       row("typed client, /rpc", typedSummary),
       row("JSON-RPC 2.0, /ws", jsonSummary),
+      `| floor: plain \`ws\` echo, no application code | ${floor.calls} | ${floor.callsPerSecond} | ${floor.p50Ms} | ` +
+      `${floor.p90Ms} | ${floor.p99Ms} | ${floor.maxMs} | | | |`,
+      "",
+      "The floor row is `benchmarks/WsRpcFloor.ts`, run right after the node stopped: the same closed loop of JSON-RPC " +
+      "frames over one loopback WebSocket against a plain `ws` server in a child process that parses each request and " +
+      "answers a status-sized result at once (no Effect, auth, schema or metrics): what Node, ws and the kernel cost " +
+      "per call on this machine in the same minute.",
       "",
       `Budget p99 ≤ 5 ms: ${result.withinBudget ? "met" : "NOT met"}.`,
       ""
     ].join("\n"))
-    yield* Effect.logInfo("rpc bench done").pipe(Effect.annotateLogs({ typed: typedSummary, jsonRpc: jsonSummary }))
-    yield* node.stop
+    yield* Effect.logInfo("rpc bench done").pipe(Effect.annotateLogs({ typed: typedSummary, jsonRpc: jsonSummary, floor }))
     return result
   }
 
@@ -344,6 +363,11 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
     }))
     return [cycles, cpu] as const
   }))
+  yield* node.stop
+  // The machine's floor in the same minute: one frame to as many plain ws clients from a plain ws server.
+  const floor = yield* runFloor("WsFanoutFloor.ts", ["--clients", String(options.clients), "--processes", "1", "--rounds", "30"]).pipe(
+    Effect.mapError((error) => fail(error.reason))
+  )
   const perEvent = [...byEvent].map(([event, samples]) => {
     const { count, p50Ms, maxMs } = summary(samples)
     return { event, clients: count, firstMs: samples[0] ?? 0, p50Ms, lastMs: maxMs }
@@ -359,6 +383,7 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
     latency: events,
     perEvent,
     cpu,
+    plainWsFloor: floor,
     budgetP99Ms: 20,
     withinBudget: events.p99Ms <= 20 && events.count > 0
   }
@@ -370,13 +395,20 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
     "(each switch is a status change in its actor). Latency = arrival at the client − the status's `updatedAt` " +
     "(actor → event bus → each subscription's filter → socket → client), measured after " +
     `${Math.max(3, Math.round(options.warmupSeconds / 1.4))} warm-up cycles. The clients share one process, so its event loop's ` +
-    "queue is part of the figure. Each notification is one WebSocket frame, one TCP send per client.",
+    "queue is part of the figure. Each notification is one WebSocket frame, one TCP write per client (the node builds " +
+    "the frame once per event and writes the same buffer to every socket).",
     "",
     "| notifications | p50 ms | p90 ms | p99 ms | max ms |",
     "|---|---|---|---|---|",
     `| ${events.count} | ${events.p50Ms} | ${events.p90Ms} | ${events.p99Ms} | ${events.maxMs} |`,
     "",
     `CPU over the measured cycles: ${cpuText(cpu)}.`,
+    "",
+    `Floor, measured right after the node stopped (\`benchmarks/WsFanoutFloor.ts\`): a plain \`ws\` server with no ` +
+    `application code sending one frame of the same size to ${floor.clients} plain \`ws\` clients in one client process ` +
+    `(30 rounds, 3 of warm-up): the send loop alone takes ${floor.sendLoopMs.p50} ms (median), and arrivals are ` +
+    `p50 ${floor.arrivalMs.p50} ms, p90 ${floor.arrivalMs.p90} ms, **p99 ${floor.arrivalMs.p99} ms**, max ${floor.arrivalMs.max} ms ` +
+    "after the loop started.",
     "",
     "Per event (first, median and last of the clients):",
     "",
@@ -387,7 +419,6 @@ export const runApiBench = Effect.fn("ApiBench.run")(function*(options: ApiBench
     `Budget p99 ≤ 20 ms: ${result.withinBudget ? "met" : "NOT met"}.`,
     ""
   ].join("\n"))
-  yield* Effect.logInfo("events bench done").pipe(Effect.annotateLogs({ latency: events }))
-  yield* node.stop
+  yield* Effect.logInfo("events bench done").pipe(Effect.annotateLogs({ latency: events, floor }))
   return result
 })

@@ -24,11 +24,11 @@ export const benchCommand = Command.make(
       Flag.optional
     ),
     duration: Flag.Int("duration").pipe(
-      Flag.withDescription("measurement window in seconds (default: simulator 30, ingest 60)"),
+      Flag.withDescription("measurement window in seconds (default: simulator 30, ingest 60, rpc 10, events 20)"),
       Flag.optional
     ),
     warmup: Flag.Int("warmup").pipe(
-      Flag.withDescription("warm-up before measuring, in seconds (default: simulator 10, ingest 45)"),
+      Flag.withDescription("warm-up before measuring, in seconds (default: simulator 10, ingest 45, rpc 3, events 14)"),
       Flag.optional
     ),
     clients: Flag.Int("clients").pipe(Flag.withDescription("events: WebSocket clients subscribed (default 1000)"), Flag.withDefault(1000)),
@@ -86,8 +86,9 @@ export const benchCommand = Command.make(
             scenario: flags.scenario,
             clients: flags.clients,
             concurrency: Option.getOrElse(flags.concurrency, () => 64),
-            durationSeconds: Option.getOrElse(flags.duration, () => 10),
-            warmupSeconds: Option.getOrElse(flags.warmup, () => 3),
+            // events: 14 on/off cycles measured after 10 of warm-up (the fan-out runs a few times a second, so V8 needs cycles to compile it).
+            durationSeconds: Option.getOrElse(flags.duration, () => flags.scenario === "events" ? 20 : 10),
+            warmupSeconds: Option.getOrElse(flags.warmup, () => flags.scenario === "events" ? 14 : 3),
             dataDir: config.dataDir,
             ffmpegPath: config.ffmpegPath,
             resultsDir: flags.resultsDir
