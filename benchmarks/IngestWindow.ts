@@ -6,9 +6,19 @@
  * the scenario's (IngestBench).
  */
 import { Effect, Option } from "effect"
+import * as fs from "node:fs"
 import { metricByLabel, metricValue, type MetricSample, scrapeMetrics } from "./NodeUnderTest.ts"
 import { cpuPercent, machineBusyPercent, pssBytes, sampleChildren, sampleMachine, sampleProcess } from "./ProcessSampler.ts"
 import { median } from "./Stats.ts"
+
+/** A child of the node running `SpawnHelper.ts` (its thread is named `MainThread`, so the command line tells). */
+const isSpawnHelper = (pid: number) => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("SpawnHelper.ts")
+  } catch {
+    return false
+  }
+}
 
 export interface WindowMeasurement {
   readonly seconds: number
@@ -49,13 +59,13 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   readonly lowFpsBelow: number
 }) {
   const { baseUrl, cameraIds, nodePid } = options
-  /** The node's spawn helper (its `node` child): its CPU counts as the node's, its children are the ffmpegs. */
-  const helperPid = Effect.map(sampleChildren(nodePid), (children) => children.find((c) => c.name === "node")?.pid)
+  /** The node's spawn helper: its CPU counts as the node's, its children are the ffmpegs. */
+  const helperPid = Effect.map(sampleChildren(nodePid), (children) => children.find((c) => isSpawnHelper(c.pid))?.pid)
   /** CPU ticks per ffmpeg of the node (its spawn helper's children). */
   const ffmpegTicks = Effect.gen(function*() {
     const direct = yield* sampleChildren(nodePid)
     const nested = yield* Effect.forEach(
-      direct.filter((child) => child.name === "node"),
+      direct.filter((child) => isSpawnHelper(child.pid)),
       (helper) => sampleChildren(helper.pid).pipe(Effect.orElseSucceed(() => []))
     )
     return new Map([...direct, ...nested.flat()].filter((c) => c.name === "ffmpeg").map((c) => [c.pid, c.cpuTicks]))

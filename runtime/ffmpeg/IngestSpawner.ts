@@ -4,7 +4,9 @@
  * failover a survivor starts a dozen cameras at once, and each fork of the
  * node held its event loop (lease renewals, entities, HTTP) for 0.1–0.4 s on
  * this machine, from the main thread or a worker thread alike. The helper
- * forks cheaply and relays each child's stdout, stderr and fd 3.
+ * forks cheaply; ffmpeg's stdout, stderr and fd 3 are sockets to this
+ * node's spawn socket (an abstract Unix socket), so the node reads them
+ * directly, as it would read pipes.
  *
  * A child is a scoped resource in its own process group: closing the scope
  * sends SIGTERM to the group, SIGKILL a second later if it is still there,
@@ -14,7 +16,9 @@
  */
 import { type Cause, Context, Deferred, Effect, Layer, Queue, Schema, type Scope, Stream } from "effect"
 import { type ChildProcess, spawn as spawnProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 
@@ -44,12 +48,13 @@ export interface IngestChild {
 type FromHelper =
   | { readonly id: number; readonly t: "spawned"; readonly pid: number }
   | { readonly id: number; readonly t: "failed"; readonly message: string }
-  | { readonly id: number; readonly t: "data"; readonly fd: 1 | 2 | 3; readonly bytes: Uint8Array }
   | { readonly id: number; readonly t: "exit"; readonly code: number | null; readonly signal: NodeJS.Signals | null }
 
 interface Child {
   readonly started: Deferred.Deferred<number, SpawnError>
   readonly exited: Deferred.Deferred<number>
+  /** Its outputs whose sockets closed (it is forgotten at 3). */
+  closedPipes: number
   readonly pipes: readonly [Queue.Queue<Uint8Array, Cause.Done>, Queue.Queue<Uint8Array, Cause.Done>, Queue.Queue<Uint8Array, Cause.Done>]
 }
 
@@ -74,10 +79,29 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   }
 }
 
+/** A child that will never write again (it failed to start, or its helper died): every wait on it ends. */
 const endChild = (child: Child, code: number) => {
   Deferred.doneUnsafe(child.started, Effect.fail(new SpawnError({ message: "the spawn helper stopped" })))
   for (const pipe of child.pipes) Queue.endUnsafe(pipe)
   Deferred.doneUnsafe(child.exited, Effect.succeed(code))
+}
+
+/** Reads the first line of a socket from the helper (`<id> <fd>`), then hands it and what follows to `route`. */
+const readName = (socket: net.Socket, route: (id: number, fd: number, rest: Buffer) => boolean) => {
+  let pending: Buffer = Buffer.alloc(0)
+  const onData = (bytes: Buffer) => {
+    pending = pending.length === 0 ? bytes : Buffer.concat([pending, bytes])
+    const end = pending.indexOf(10)
+    if (end < 0) {
+      if (pending.length > 64) socket.destroy()
+      return
+    }
+    socket.off("data", onData)
+    const [id, fd] = pending.subarray(0, end).toString("latin1").split(" ").map(Number)
+    if (!route(id!, fd!, pending.subarray(end + 1))) socket.destroy()
+  }
+  socket.on("data", onData)
+  socket.on("error", () => {})
 }
 
 export class IngestSpawner extends Context.Service<IngestSpawner, {
@@ -89,9 +113,33 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
       let helper: Helper | undefined
       let nextId = 0
       let closed = false
+      /** Every child whose outputs may still arrive, whichever helper started it. */
+      const children = new Map<number, Child>()
 
-      const onMessage = (children: Map<number, Child>) => (message: FromHelper) => {
-        const child = children.get(message.id)
+      // ffmpeg's outputs arrive here: one connection per fd, named by its first line.
+      const socketName = `vms-spawn-${process.pid}-${randomBytes(6).toString("hex")}`
+      const server = net.createServer((socket) =>
+        readName(socket, (id, fd, rest) => {
+          const child = children.get(id)
+          const pipe = child?.pipes[fd - 1]
+          if (child === undefined || pipe === undefined) return false
+          if (rest.length > 0) Queue.offerUnsafe(pipe, rest)
+          socket.on("data", (bytes: Buffer) => void Queue.offerUnsafe(pipe, bytes))
+          socket.once("close", () => {
+            Queue.endUnsafe(pipe)
+            if (++child.closedPipes === 3) children.delete(id)
+          })
+          return true
+        })
+      )
+      yield* Effect.callback<void, SpawnError>((resume) => {
+        server.once("error", (error) => resume(Effect.fail(new SpawnError({ message: `spawn socket: ${error.message}` }))))
+        server.listen(`\0${socketName}`, () => resume(Effect.void))
+      }).pipe(Effect.orDie)
+      server.unref()
+
+      const onMessage = (started: Helper) => (message: FromHelper) => {
+        const child = started.children.get(message.id)
         if (child === undefined) return
         switch (message.t) {
           case "spawned":
@@ -99,33 +147,35 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
             return
           case "failed":
             children.delete(message.id)
+            started.children.delete(message.id)
             Deferred.doneUnsafe(child.started, Effect.fail(new SpawnError({ message: message.message })))
             endChild(child, -1)
             return
-          case "data":
-            Queue.offerUnsafe(child.pipes[message.fd - 1], message.bytes)
-            return
           case "exit":
-            children.delete(message.id)
-            endChild(child, exitCodeOf(message.code, message.signal))
+            // Its outputs end when their sockets close (they may still be on their way).
+            started.children.delete(message.id)
+            Deferred.doneUnsafe(child.exited, Effect.succeed(exitCodeOf(message.code, message.signal)))
             return
         }
       }
 
       const startHelper = (): Helper => {
         const [file, args] = setpriv === undefined
-          ? [process.execPath, [helperPath]]
-          : [setpriv, ["--pdeathsig", "KILL", "--", process.execPath, helperPath]]
+          ? [process.execPath, [helperPath, socketName]]
+          : [setpriv, ["--pdeathsig", "KILL", "--", process.execPath, helperPath, socketName]]
         const started: Helper = {
-          process: spawnProcess(file, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" }),
+          process: spawnProcess(file, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
           children: new Map()
         }
         const gone = () => {
           if (helper === started) helper = undefined
-          for (const child of started.children.values()) endChild(child, -1)
+          for (const [id, child] of started.children) {
+            children.delete(id)
+            endChild(child, -1)
+          }
           started.children.clear()
         }
-        started.process.on("message", onMessage(started.children))
+        started.process.on("message", onMessage(started))
         // It could not start, or its channel broke: either way it serves no more.
         started.process.on("error", gone)
         started.process.once("exit", gone)
@@ -140,6 +190,7 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
           closed = true
           // The helper exits when its channel closes; its children (all stopped by now) would follow.
           if (helper?.process.connected) helper.process.disconnect()
+          server.close()
         })
       )
 
@@ -165,6 +216,7 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
           const child: Child = {
             started: Deferred.makeUnsafe<number, SpawnError>(),
             exited: Deferred.makeUnsafe<number>(),
+            closedPipes: 0,
             pipes: [
               yield* Queue.make<Uint8Array, Cause.Done>(),
               yield* Queue.make<Uint8Array, Cause.Done>(),
@@ -174,6 +226,7 @@ export class IngestSpawner extends Context.Service<IngestSpawner, {
           const id = nextId++
           if (helper === undefined || !helper.process.connected) helper = startHelper()
           helper.children.set(id, child)
+          children.set(id, child)
           helper.process.send({ op: "spawn", id, ...command })
           const pid = yield* Deferred.await(child.started)
           return { child, pid, kill: killer(child, pid) }
