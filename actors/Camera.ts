@@ -9,6 +9,7 @@
  */
 import { Cause, DateTime, Effect, Fiber, Option, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
+import type { ChildProcessSpawner } from "effect/process"
 import { Rpc } from "effect/rpc"
 import * as path from "node:path"
 import type { CameraRecord } from "../runtime/cameras/CameraStore.ts"
@@ -18,7 +19,6 @@ import { NodeId } from "../runtime/config/NodeId.ts"
 import { CameraStatusChanged, EventBus } from "../runtime/events/EventBus.ts"
 import { PipelineSettings } from "../runtime/ffmpeg/PipelineSettings.ts"
 import * as Pipeline from "../runtime/ffmpeg/Pipeline.ts"
-import type { IngestSpawner } from "../runtime/ffmpeg/IngestSpawner.ts"
 import type { SpawnPacer } from "../runtime/ffmpeg/SpawnPacer.ts"
 import type { StreamInfo } from "../runtime/ffmpeg/StderrLog.ts"
 import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
@@ -100,7 +100,7 @@ export const CameraLayer = Camera.toLayer(
     const fence = yield* OwnershipFence
     const entityScope = yield* Effect.scope
     const pipelineContext = yield* Effect.context<
-      IngestSpawner | SpawnPacer | CameraMetrics
+      ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics
     >()
     const keepAliveContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
     const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(keepAliveContext))

@@ -242,9 +242,8 @@ export const toMarkdown = (results: IngestResults): string => {
     "4. Register cameras `cam0 … cam<N-1>` with `POST /api/v1/cameras` (8 at a time) and wait until `vms_cameras{status=\"online\"}` " +
     "= N, with a deadline of 20 s + 0.2 s per camera. Cameras not online then are listed; the run goes on and counts them as stalled.",
     "5. Warm up (45 s by default: for the first tens of seconds after the cameras start, V8 is still compiling the hot " +
-    "paths and the node costs about a third more; the budget is about the steady state), then measure over the window: the node's CPU " +
-    "(same as the baseline, plus its spawn helper's: the small process that starts the node's ffmpegs and relays their pipes) and heap (median of 5 s scrapes); " +
-    "every second the CPU ticks of each ffmpeg the node's spawn helper started (summed over consecutive samples of the same pid, " +
+    "paths and the node costs about a third more; the budget is about the steady state), then measure over the window: the node's CPU (same as the baseline) and heap (median of 5 s scrapes); " +
+    "every second the CPU ticks of each ffmpeg whose parent is the node (summed over consecutive samples of the same pid, " +
     "so a restarted ffmpeg counts from its first sample); every 5 s the PSS of each such ffmpeg (`/proc/<pid>/smaps_rollup`, " +
     "shared pages split among the sharers), summed, median over the samples. Per-camera node figures are (loaded − baseline) / N; " +
     "per-camera ffmpeg figures are total / N.",

@@ -5,20 +5,10 @@
  * cameras whose streams misbehaved. Per-camera arithmetic and budgets are
  * the scenario's (IngestBench).
  */
-import { Effect, Option } from "effect"
-import * as fs from "node:fs"
+import { Effect } from "effect"
 import { metricByLabel, metricValue, type MetricSample, scrapeMetrics } from "./NodeUnderTest.ts"
 import { cpuPercent, machineBusyPercent, pssBytes, sampleChildren, sampleMachine, sampleProcess } from "./ProcessSampler.ts"
 import { median } from "./Stats.ts"
-
-/** A child of the node running `SpawnHelper.ts` (its thread is named `MainThread`, so the command line tells). */
-const isSpawnHelper = (pid: number) => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("SpawnHelper.ts")
-  } catch {
-    return false
-  }
-}
 
 export interface WindowMeasurement {
   readonly seconds: number
@@ -26,7 +16,7 @@ export interface WindowMeasurement {
   /** Median of `nodejs_heap_size_used_bytes` over the scrapes. */
   readonly heapBytes: number
   readonly nodeRssBytes: number
-  /** ffmpegs of the node (its spawn helper's children) at the end of the window. */
+  /** ffmpeg children of the node at the end of the window. */
   readonly ffmpegProcesses: number
   readonly ffmpegStarted: number
   readonly ffmpegCpuPercent: number
@@ -59,19 +49,10 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   readonly lowFpsBelow: number
 }) {
   const { baseUrl, cameraIds, nodePid } = options
-  /** The node's spawn helper: its CPU counts as the node's, its children are the ffmpegs. */
-  const helperPid = Effect.map(sampleChildren(nodePid), (children) => children.find((c) => isSpawnHelper(c.pid))?.pid)
-  /** CPU ticks per ffmpeg of the node (its spawn helper's children). */
-  const ffmpegTicks = Effect.gen(function*() {
-    const direct = yield* sampleChildren(nodePid)
-    const nested = yield* Effect.forEach(
-      direct.filter((child) => isSpawnHelper(child.pid)),
-      (helper) => sampleChildren(helper.pid).pipe(Effect.orElseSucceed(() => []))
-    )
-    return new Map([...direct, ...nested.flat()].filter((c) => c.name === "ffmpeg").map((c) => [c.pid, c.cpuTicks]))
-  })
-  const helperCpu = (pid: number | undefined) =>
-    pid === undefined ? Effect.succeed(undefined) : sampleProcess(pid).pipe(Effect.option, Effect.map(Option.getOrUndefined))
+  /** CPU ticks per ffmpeg child of the node. */
+  const ffmpegTicks = sampleChildren(nodePid).pipe(
+    Effect.map((children) => new Map(children.filter((c) => c.name === "ffmpeg").map((c) => [c.pid, c.cpuTicks])))
+  )
   const ffmpegPss = (pids: Iterable<number>) =>
     Effect.forEach(pids, (pid) => pssBytes(pid).pipe(Effect.orElseSucceed(() => 0)), { concurrency: 16 }).pipe(
       Effect.map((sizes) => sizes.reduce((sum, size) => sum + size, 0))
@@ -91,8 +72,6 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   const metricsFrom = yield* scrapeMetrics(baseUrl)
   record(metricsFrom)
   const nodeFrom = yield* sampleProcess(nodePid)
-  const helper = yield* helperPid
-  const helperFrom = yield* helperCpu(helper)
   const simulatorFrom = yield* sampleProcess(options.simulatorPid)
   const machineFrom = yield* sampleMachine()
   let previous = yield* ffmpegTicks
@@ -122,7 +101,6 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
     }
   }
   const nodeTo = yield* sampleProcess(nodePid)
-  const helperTo = yield* helperCpu(helper)
   const simulatorTo = yield* sampleProcess(options.simulatorPid)
   const machineTo = yield* sampleMachine()
   const metricsTo = yield* scrapeMetrics(baseUrl)
@@ -137,8 +115,7 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   const means = [...fps.values()].map((values) => values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length))
   return {
     seconds: (nodeTo.atMs - nodeFrom.atMs) / 1000,
-    nodeCpuPercent: cpuPercent(nodeFrom, nodeTo, options.ticksPerSecond) +
-      (helperFrom === undefined || helperTo === undefined ? 0 : cpuPercent(helperFrom, helperTo, options.ticksPerSecond)),
+    nodeCpuPercent: cpuPercent(nodeFrom, nodeTo, options.ticksPerSecond),
     heapBytes: median(heap),
     nodeRssBytes: median(rss),
     ffmpegProcesses: previous.size,

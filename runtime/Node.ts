@@ -24,7 +24,6 @@ import { DataDir } from "./config/DataDir.ts"
 import { NodeConfig, type NodeConfigShape } from "./config/NodeConfig.ts"
 import { NodeId } from "./config/NodeId.ts"
 import * as Database from "./database/Database.ts"
-import { IngestSpawner } from "./ffmpeg/IngestSpawner.ts"
 import { SpawnPacer } from "./ffmpeg/SpawnPacer.ts"
 import { Readiness } from "./health/Readiness.ts"
 import * as HttpServer from "./http/HttpServer.ts"
@@ -69,7 +68,6 @@ const cameraServices = Layer.mergeAll(
   CameraStore.layer,
   NodeServices.layer,
   SpawnPacer.layer,
-  IngestSpawner.layer,
   LiveRegistry.layer,
   ClusterMode.eventBus,
   CameraMetrics.layer

@@ -71,7 +71,7 @@ describe("cluster failover", () => {
       const [busiestId] = [...owned].sort((a, b) => b[1] - a[1])[0]!
       const busiest = nodes.find((n) => n.id === busiestId)!
       const survivors = nodes.filter((n) => n !== busiest)
-      const itsFfmpegs = (yield* ingestFfmpegs(prefix)).filter((f: FfmpegProcess) => f.node === busiest.pid)
+      const itsFfmpegs = (yield* ingestFfmpegs(prefix)).filter((f: FfmpegProcess) => f.parent === busiest.pid)
       assert.isAbove(itsFfmpegs.length, 0)
       const killedAt = Date.now()
       process.kill(busiest.pid, "SIGKILL")

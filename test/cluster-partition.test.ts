@@ -14,7 +14,6 @@ import {
   allOnline,
   type ClusterNode,
   doublePulled,
-  descendantsOf,
   ingestFfmpegs,
   json,
   startNode,
@@ -112,7 +111,7 @@ describe("cluster partition and freeze", () => {
       yield* allOnline(survivors[0]!, cameraIds, survivors.map((n) => n.id), 20_000)
       // The cut-off node runs no pipeline any more.
       yield* eventually("the isolated node's ffmpegs are gone", Effect.map(ingestFfmpegs(prefix), (all) =>
-        all.some((f) => f.node === isolated.pid) ? undefined : true), 5_000, 100)
+        all.some((f) => f.parent === isolated.pid) ? undefined : true), 5_000, 100)
       yield* scan.stop
       assert.deepStrictEqual([...scan.overlaps.keys()], [], "two ffmpegs pulled one camera")
       assert.strictEqual(yield* burials(survivors), 0, "the cut-off node was declared dead")
@@ -134,15 +133,13 @@ describe("cluster partition and freeze", () => {
         new Set(all.map((r) => r.cameraId)).size === cameraIds.length ? true : undefined), 30_000, 250)
       const events = yield* statusEvents(survivors[0]!)
       const scan = yield* scanOverlaps(prefix)
-      const frozenFfmpegs = (yield* ingestFfmpegs(prefix)).filter((f) => f.node === isolated.pid).map((f) => f.pid)
-      assert.isAbove(frozenFfmpegs.length, 0)
-      // The node and every process under it (its spawn helper, the ffmpegs), as a frozen VM would be.
-      const frozen = [isolated.pid, ...yield* descendantsOf(isolated.pid)]
+      const frozenFfmpegs = (yield* ingestFfmpegs(prefix)).filter((f) => f.parent === isolated.pid).map((f) => f.pid)
+      // The whole process group, ffmpegs included, as a frozen VM would be.
       const frozenAt = Date.now()
-      for (const pid of frozen) process.kill(pid, "SIGSTOP")
+      for (const pid of [isolated.pid, ...frozenFfmpegs]) process.kill(pid, "SIGSTOP")
       yield* allOnline(survivors[0]!, cameraIds, survivors.map((n) => n.id), 20_000)
       const resumedAt = Date.now()
-      for (const pid of frozen) process.kill(pid, "SIGCONT")
+      for (const pid of [isolated.pid, ...frozenFfmpegs]) process.kill(pid, "SIGCONT")
       yield* eventually("the resumed node's stale ffmpegs are gone", Effect.map(ingestFfmpegs(prefix), (all) =>
         all.some((f) => frozenFfmpegs.includes(f.pid)) ? undefined : true), 5_000, 50)
       // The survivors keep the cameras.

@@ -6,14 +6,16 @@
  * camera's video (live HLS, snapshots, the recorder) reads these chunks, so
  * the camera sees one session whatever runs on top.
  *
- * The process is a scoped resource in its own process group, started off the
- * node's event loop (`IngestSpawner`): closing the scope sends SIGTERM to the
- * group, then SIGKILL after a second.
+ * The process is a scoped resource in its own process group: closing the
+ * scope sends SIGTERM to the group, then SIGKILL after a second.
  */
 import { Effect, Fiber, Stream } from "effect"
+import type { PlatformError } from "effect/PlatformError"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { Scope } from "effect/Scope"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import { StringDecoder } from "node:string_decoder"
-import { IngestSpawner, setpriv, type SpawnError } from "./IngestSpawner.ts"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
 
@@ -42,12 +44,13 @@ export interface IngestExit {
 }
 
 /**
- * `setpriv --pdeathsig KILL` makes the kernel kill ffmpeg when the process
- * that started it (the node's spawn helper, which dies with the node) dies,
- * so when the node dies, even by SIGKILL. Without it an orphaned ffmpeg would
- * keep the camera's RTSP session and write chunks forever (it ignores the
- * broken progress pipe).
+ * util-linux's `setpriv --pdeathsig KILL` (always on Debian) makes the kernel
+ * kill ffmpeg when the node dies, even by SIGKILL; without it an orphaned
+ * ffmpeg would keep the camera's RTSP session and write chunks forever
+ * (it ignores the broken progress pipe).
  */
+const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => fs.existsSync(candidate))
+
 const command = (ffmpegPath: string, args: ReadonlyArray<string>): readonly [string, ReadonlyArray<string>] =>
   setpriv === undefined ? [ffmpegPath, args] : [setpriv, ["--pdeathsig", "KILL", "--", ffmpegPath, ...args]]
 
@@ -127,18 +130,36 @@ const parseChunkLine = (line: string): IngestEvent | undefined => {
 export const run = (
   options: IngestRunOptions,
   onEvent: (event: IngestEvent) => Effect.Effect<void>
-): Effect.Effect<IngestExit, SpawnError, Scope | IngestSpawner> =>
+): Effect.Effect<IngestExit, PlatformError, Scope | ChildProcessSpawner.ChildProcessSpawner> =>
   Effect.gen(function*() {
-    const spawner = yield* IngestSpawner
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const [file, args] = command(options.ffmpegPath, ingestArgs(options))
-    const handle = yield* spawner.spawn({ file, args, cwd: options.dir, niceness: ffmpegNiceness })
+    const handle = yield* spawner.spawn(
+      ChildProcess.make(file, args, {
+        cwd: options.dir,
+        stdin: "ignore",
+        additionalFds: { fd3: { type: "output" } },
+        killSignal: "SIGTERM",
+        forceKillAfter: "1 second"
+      })
+    )
+
+    // Below the node: a burst of ffmpeg start-ups (each costs ~0.15 s of CPU here, loading its
+    // libraries) must not starve the node's lease renewals. Stream copy needs little CPU after.
+    yield* Effect.sync(() => {
+      try {
+        os.setPriority(Number(handle.pid), ffmpegNiceness)
+      } catch {
+        // Gone already: its exit is reported below.
+      }
+    })
 
     const parseProgress = makeProgressParser()
     const progress = eachLine(handle.stdout, (line) => {
       const block = parseProgress(line)
       return block === undefined ? undefined : { _tag: "Progress", block }
     }, onEvent)
-    const chunks = eachLine(handle.fd3, parseChunkLine, onEvent)
+    const chunks = eachLine(handle.getOutputFd(3), parseChunkLine, onEvent)
     let lastReason: string | undefined
     let sawStream = false
     const log = eachLine(handle.stderr, (line) => {
@@ -162,12 +183,13 @@ export const run = (
     // unlisted file. Finalizers run in reverse order, so this runs while the readers still read;
     // the spawner's own SIGTERM/SIGKILL of the group follows and finds it gone.
     yield* Effect.addFinalizer(() =>
-      handle.kill("SIGTERM", 1_000).pipe(
+      handle.kill({ killSignal: "SIGTERM", forceKillAfter: "1 second" }).pipe(
+        Effect.ignore,
         Effect.andThen(Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore))
       )
     )
     const exitCode = yield* handle.exitCode
     // Let the readers drain what ffmpeg wrote before it exited (the last chunk line).
     yield* Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore)
-    return { exitCode, lastReason }
+    return { exitCode: Number(exitCode), lastReason }
   })

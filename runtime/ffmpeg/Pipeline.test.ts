@@ -11,11 +11,10 @@ import * as LiveStream from "../live/LiveStream.ts"
 import { CameraMetrics } from "../metrics/CameraMetrics.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { defaultBackoff } from "./Backoff.ts"
-import { IngestSpawner } from "./IngestSpawner.ts"
 import * as Pipeline from "./Pipeline.ts"
 import { SpawnPacer } from "./SpawnPacer.ts"
 
-const services = Layer.mergeAll(NodeServices.layer, SpawnPacer.layer, IngestSpawner.layer, CameraMetrics.layer).pipe(
+const services = Layer.mergeAll(NodeServices.layer, SpawnPacer.layer, CameraMetrics.layer).pipe(
   Layer.provideMerge(Metrics.layer)
 )
 

@@ -9,11 +9,11 @@
  * process group.
  */
 import { Effect } from "effect"
+import type { ChildProcessSpawner } from "effect/process"
 import type { LiveStream } from "../live/LiveStream.ts"
 import { CameraMetrics } from "../metrics/CameraMetrics.ts"
 import { type BackoffPolicy, delayMs } from "./Backoff.ts"
 import * as IngestProcess from "./IngestProcess.ts"
-import type { IngestSpawner } from "./IngestSpawner.ts"
 import { SpawnPacer } from "./SpawnPacer.ts"
 import type { StreamInfo } from "./StderrLog.ts"
 
@@ -78,7 +78,7 @@ const makeRates = () => {
 export const run = (
   options: PipelineOptions,
   report: PipelineReport
-): Effect.Effect<never, never, IngestSpawner | SpawnPacer | CameraMetrics> =>
+): Effect.Effect<never, never, ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics> =>
   Effect.gen(function*() {
     const pacer = yield* SpawnPacer
     const metrics = yield* CameraMetrics

@@ -103,31 +103,11 @@ export const allOnline = (via: ClusterNode, cameraIds: ReadonlyArray<string>, ow
 export interface FfmpegProcess {
   readonly pid: number
   readonly parent: number
-  /** The VMS node that runs it: its parent's parent (the node's spawn helper starts its ffmpegs). */
-  readonly node: number
   /** The RTSP URL it pulls. */
   readonly source: string
   /** `R`, `S`, `T` (stopped), …: a frozen node's ffmpegs are stopped too. */
   readonly state: string
 }
-
-const parentOf = (pid: number) =>
-  fs.readFile(`/proc/${pid}/stat`, "utf8").then((stat) => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]), () => 0)
-
-/** Every process under `nodePid` (its spawn helper, the ffmpegs that started): what freezes with a frozen VM. */
-export const descendantsOf = (nodePid: number): Effect.Effect<ReadonlyArray<number>> =>
-  Effect.promise(async () => {
-    const parents = new Map<number, number>()
-    for (const entry of await fs.readdir("/proc")) {
-      if (/^\d+$/.test(entry)) parents.set(Number(entry), await parentOf(Number(entry)))
-    }
-    const tree: Array<number> = []
-    const add = (of: number) => {
-      for (const [pid, parent] of parents) if (parent === of) (tree.push(pid), add(pid))
-    }
-    add(nodePid)
-    return tree
-  })
 
 /** The ingest ffmpegs on the machine pulling from `rtspPrefix` (e.g. `rtsp://127.0.0.1:PORT/`). */
 export const ingestFfmpegs = (rtspPrefix: string): Effect.Effect<ReadonlyArray<FfmpegProcess>> =>
@@ -145,8 +125,7 @@ export const ingestFfmpegs = (rtspPrefix: string): Effect.Effect<ReadonlyArray<F
       const source = args[args.indexOf("-i") + 1]
       if (source === undefined || !source.startsWith(rtspPrefix) || !args.includes("segment")) continue
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      const parent = Number(fields[1])
-      found.push({ pid: Number(entry), parent, node: await parentOf(parent), source, state: fields[0] ?? "?" })
+      found.push({ pid: Number(entry), parent: Number(fields[1]), source, state: fields[0] ?? "?" })
     }
     return found
   })
