@@ -21,6 +21,7 @@ import { PipelineSettings } from "../runtime/ffmpeg/PipelineSettings.ts"
 import * as Pipeline from "../runtime/ffmpeg/Pipeline.ts"
 import type { SpawnPacer } from "../runtime/ffmpeg/SpawnPacer.ts"
 import type { StreamInfo } from "../runtime/ffmpeg/StderrLog.ts"
+import { LiveHandover } from "../runtime/live/LiveHandover.ts"
 import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
 import * as LiveStream from "../runtime/live/LiveStream.ts"
 import * as SnapshotCache from "../runtime/live/SnapshotCache.ts"
@@ -98,6 +99,7 @@ export const CameraLayer = Camera.toLayer(
     const metrics = yield* CameraMetrics
     const settings = yield* PipelineSettings
     const fence = yield* OwnershipFence
+    const handover = yield* LiveHandover
     const entityScope = yield* Effect.scope
     const pipelineContext = yield* Effect.context<
       ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics
@@ -169,6 +171,9 @@ export const CameraLayer = Camera.toLayer(
     const startPipeline = Effect.fnUntraced(function*(record: CameraRecord) {
       const run: Running = { url: record.url, fiber: undefined as never, live: undefined, snapshots: undefined }
       const pipeline = Effect.gen(function*() {
+        // Moved here from a node that stopped it: its last chunks go first, so the live stream goes
+        // on. Asked at once: the NATS round trip overlaps the stream's setup.
+        const predecessor = yield* Effect.forkChild(handover.take(cameraId))
         const live = yield* LiveStream.make({ dir: liveDir, windowSize: liveWindow, graceSize: liveGrace })
         run.live = live
         run.snapshots = yield* SnapshotCache.make({
@@ -178,7 +183,25 @@ export const CameraLayer = Camera.toLayer(
           freshMs: snapshotFreshMs,
           demandMs: snapshotDemandMs
         })
+        const tail = yield* Fiber.join(predecessor)
+        if (tail !== undefined) {
+          yield* live.seed(tail)
+          yield* Effect.logInfo("went on from the previous owner's live tail").pipe(
+            Effect.annotateLogs({ from: tail.header.nodeId, chunks: tail.header.chunks.length })
+          )
+        }
         yield* registry.register(cameraId, live)
+        // The actor stopping with its pipeline running (the shard moves, the node stops) hands the
+        // camera over: after ffmpeg has closed its last chunk (this finalizer runs after the
+        // pipeline's) and while the lease is still held, the newest chunks are left for the successor.
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() =>
+            running === run && fence.owns(cameraId)
+              ? Effect.flatMap(live.tail(cameraId, nodeId, handover.maxBytes), (tail) =>
+                tail === undefined ? Effect.void : handover.save(tail))
+              : Effect.void
+          )
+        )
         const options = { cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings, mayRun: () => fence.owns(cameraId) }
         // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
         // stalled past the lease's margin), ffmpeg goes; if this node renews the lease after all,

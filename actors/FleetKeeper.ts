@@ -40,7 +40,7 @@ export const keepFleet = (interval: Duration.Input) =>
  * enabled cameras of those shards are woken here at once instead of at the
  * fleet keeper's next pass. This is what makes failover take seconds.
  */
-export const wakeOnAcquire = (pollInterval: Duration.Input = "100 millis") =>
+export const wakeOnAcquire = (pollInterval: Duration.Input = "25 millis") =>
   Layer.effectDiscard(
     Effect.gen(function*() {
       const sharding = yield* Sharding.Sharding
@@ -59,14 +59,15 @@ export const wakeOnAcquire = (pollInterval: Duration.Input = "100 millis") =>
         if (gainedIds.length === 0) return
         const gained = new Set(gainedIds.map((id) => ShardId.make("default", id).toString()))
         // A shard counts as woken only once its cameras answered: when the list or a camera
-        // fails, the next pass (0.1 s later) tries those shards again.
+        // fails, a later pass tries those shards again.
         const ids = yield* store.listEnabledIds.pipe(
           Effect.tapError((error) => Effect.logWarning("cannot list the cameras of the shards acquired; retrying").pipe(
             Effect.annotateLogs({ error: error.message })
           )),
           Effect.option
         )
-        if (ids._tag === "None") return
+        // Postgres is unreachable: ask again in half a second, not at the pass's pace.
+        if (ids._tag === "None") return yield* Effect.sleep("500 millis")
         const mine = ids.value.filter((id) => gained.has(sharding.getShardId(EntityId.make(id), "default").toString()))
         yield* Effect.logDebug("shards acquired; waking their cameras").pipe(
           Effect.annotateLogs({ shards: gained.size, cameras: mine.length })

@@ -70,6 +70,7 @@ const cameraServices = Layer.mergeAll(
   SpawnPacer.layer,
   LiveRegistry.layer,
   ClusterMode.eventBus,
+  ClusterMode.liveHandover,
   CameraMetrics.layer
 )
 

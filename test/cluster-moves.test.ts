@@ -51,17 +51,18 @@ describe("cluster moves", () => {
       assert.strictEqual(yield* leaving.process.exited, 0)
       assert.deepStrictEqual(doublePulled(yield* ingestFfmpegs(prefix)), [])
       yield* eventually("the new owners' first chunks are seen", Effect.sync(() =>
-        itsCameras.every((id) => interruption(timeline, id, leaving.id) !== undefined) ? true : undefined), 5_000, 50)
+        itsCameras.every((id) => interruption(timeline, id, leaving.id, stoppedAt) !== undefined) ? true : undefined), 5_000, 50)
       yield* timeline.stop
       yield* Fiber.interrupt(scanner)
       assert.deepStrictEqual(doubles, [], "two ffmpegs pulled one camera")
       // The live interruption as a viewer gets it (LiveTimeline): `mediaGapMs`, the camera's live media
-      // that no node ever listed — from the end of the last chunk the leaving node listed to the start
-      // of the first chunk its successor listed (wall clock) — and `waitMs`, the time between those two
-      // chunks being listed (about 1 s without a move, `cadenceMs`). Chunks start on keyframes, so the
-      // gap is whole GOPs (1 s here): one when the new ffmpeg plays before the keyframe that follows the
-      // old one's end, two when the handover and the new ffmpeg's start take longer than that.
-      const moves = itsCameras.map((cameraId) => interruption(timeline, cameraId, leaving.id)!)
+      // that no node listed — from the end of the last chunk listed before the new owner's own first
+      // chunk (the leaving node's last chunk, which its successor lists too, from the tail the leaver
+      // handed over) to the start of that first chunk (wall clock) — and `waitMs`, the time between
+      // those two chunks being first listed. The gap is the handover itself plus the wait for the
+      // camera's next keyframe (0-1 s here): the leaver's ffmpeg stops, its shard is released, the
+      // successor starts its ffmpeg, which plays from the next keyframe.
+      const moves = itsCameras.map((cameraId) => interruption(timeline, cameraId, leaving.id, stoppedAt)!)
       // And the older upper bound: from the signal to `online` (first chunk) on the new owner.
       const back = itsCameras.map((cameraId) => {
         const online = events.find((e) => e.cameraId === cameraId && e.status === "online" && e.nodeId !== leaving.id)
@@ -71,14 +72,17 @@ describe("cluster moves", () => {
       const figures = {
         mediaGapMs: moves.map((m) => m.mediaGapMs).join(","),
         waitMs: moves.map((m) => m.waitMs).join(","),
+        tailChunks: moves.map((m) => m.tailChunks).join(","),
         cadenceMs: itsCameras.map((id) => chunkCadenceMs(timeline, id, leaving.id)).join(","),
         signalToOnlineMs: back.join(",")
       }
       yield* Effect.logInfo("handover").pipe(Effect.annotateLogs(figures))
-      // A guard against regressions, not the target: issue 4 asks for ≤ 2 s and this 2-core machine
-      // gives 2-4.2 s (whole 1 s GOPs; the distribution is in the log line above).
+      // Every successor went on from the leaver's last chunks (its playlist lists them before its own).
+      for (const move of moves) assert.isAbove(move.tailChunks, 0, JSON.stringify(move))
+      // A guard against regressions, not the target: issue 4 asks for ≤ 2 s; this 2-core machine gives
+      // media gaps of 0.8-2.5 s (the distribution is in the log line above and in the issue's notes).
+      assert.isAtMost(Math.max(...moves.map((m) => m.mediaGapMs)), 4_000, JSON.stringify(figures))
       assert.isAtMost(Math.max(...back), 6_000, JSON.stringify(figures))
-      assert.isAtMost(Math.max(...moves.map((m) => m.mediaGapMs)), 6_000, JSON.stringify(figures))
 
       // One change at a time on cameras of the other survivor: the watcher hears of each within 50 ms.
       const other = survivors.find((n) => n !== watcher)!

@@ -3,16 +3,17 @@
  * `<data>/live/<cameraId>/`, the sliding playlist over the chunks, and the
  * deletion of chunks that left it (after a grace window, so a player that
  * loaded the previous playlist still gets its segments). Chunk numbering and
- * discontinuities carry across ffmpeg runs. Scoped: closing it removes the
+ * discontinuities carry across ffmpeg runs, and across nodes when the
+ * camera moves (`tail` on the old owner, `seed` on the new one). Scoped: closing it removes the
  * directory. Finished chunks are also published, for consumers such as the
  * recorder.
  */
 import { Effect, Option, PubSub, Ref } from "effect"
 import type { Scope } from "effect/Scope"
 import * as fsSync from "node:fs"
-import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as LivePlaylist from "../../protocols/hls/LivePlaylist.ts"
+import type { LiveTail, TailChunk } from "./LiveHandover.ts"
 
 export interface LiveChunk extends LivePlaylist.LiveSegment {
   readonly path: string
@@ -44,6 +45,18 @@ export interface LiveStream {
   readonly onChunk: (listener: (chunk: LiveChunk) => void) => Effect.Effect<void, never, Scope>
   /** Resolves a segment name from a request to a file of this stream, if it is listed or in grace. */
   readonly resolve: (file: string) => Effect.Effect<Option.Option<string>>
+  /**
+   * The newest listed chunks, files included, up to `maxBytes` in all (at
+   * most the whole playlist): what a successor needs to go on from here.
+   */
+  readonly tail: (cameraId: string, nodeId: string, maxBytes: number) => Effect.Effect<LiveTail | undefined>
+  /**
+   * Starts an empty stream with a predecessor's tail: its chunks are listed
+   * as they were (numbers, media times), and this node's first chunk follows
+   * them after a discontinuity. They are not published: the predecessor's
+   * recorder had them. Ignored once this stream has chunks of its own.
+   */
+  readonly seed: (tail: LiveTail) => Effect.Effect<void>
 }
 
 interface State {
@@ -76,16 +89,28 @@ const statQuietly = (file: string) => {
  */
 const unlinkQuietly = (file: string) => fsSync.unlink(file, () => {})
 
-const removeQuietly = (file: string) => Effect.promise(() => fs.rm(file, { force: true, recursive: true }))
+/**
+ * Out of the way at once (one rename), deleted in the background: a camera
+ * that stops or moves does not wait for a dozen unlinks on the thread pool
+ * before its shard can go to the next owner, and a stream made again in
+ * the same place never meets the old files.
+ */
+const discardDir = (dir: string) =>
+  Effect.sync(() => {
+    const gone = `${dir}.gone-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
+    try {
+      fsSync.renameSync(dir, gone)
+    } catch {
+      return
+    }
+    fsSync.rm(gone, { force: true, recursive: true }, () => {})
+  })
 
 export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, never, Scope> =>
   Effect.gen(function*() {
     yield* Effect.acquireRelease(
-      Effect.promise(async () => {
-        await fs.rm(options.dir, { recursive: true, force: true })
-        await fs.mkdir(options.dir, { recursive: true })
-      }),
-      () => removeQuietly(options.dir)
+      Effect.andThen(discardDir(options.dir), Effect.sync(() => void fsSync.mkdirSync(options.dir, { recursive: true }))),
+      () => discardDir(options.dir)
     )
     const chunks = yield* Effect.acquireRelease(PubSub.sliding<LiveChunk>(64), PubSub.shutdown)
     const listeners = new Set<(chunk: LiveChunk) => void>()
@@ -97,9 +122,11 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
       discontinuityPending: false
     })
 
+    // Every run's first chunk carries a discontinuity, the first run's too: a player that followed
+    // the camera from its previous owner (or an earlier ffmpeg) gets timestamps that start over.
     const beginRun = Ref.modify(state, (s) => [
       s.nextNumber,
-      { ...s, runs: s.runs + 1, discontinuityPending: s.runs > 0 }
+      { ...s, runs: s.runs + 1, discontinuityPending: true }
     ])
 
     const chunkFinished = (file: string, durationSeconds: number) =>
@@ -158,5 +185,82 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
         () => Effect.sync(() => void listeners.delete(listener))
       )
 
-    return { dir: options.dir, beginRun, chunkFinished, playlist, newest, chunks, onChunk, resolve }
+    const tail = (cameraId: string, nodeId: string, maxBytes: number) =>
+      Effect.gen(function*() {
+        const { playlist } = yield* Ref.get(state)
+        const picked: Array<LivePlaylist.LiveSegment> = []
+        let bytes = 4_096
+        for (const segment of [...playlist.segments].reverse()) {
+          if (bytes + segment.bytes + 256 > maxBytes) break
+          bytes += segment.bytes + 256
+          picked.unshift(segment)
+        }
+        // Synchronous: from the page cache, on a node that is handing the camera over; the thread
+        // pool may be queued behind the other cameras' file work, and the successor waits for this.
+        const files = picked.map((segment) => {
+          try {
+            return fsSync.readFileSync(path.join(options.dir, segment.uri))
+          } catch {
+            return undefined
+          }
+        })
+        // A chunk deleted meanwhile ends the tail before it: what follows would leave a hole.
+        const unreadable = files.findIndex((file) => file === undefined)
+        const count = unreadable === -1 ? picked.length : unreadable
+        if (count === 0) return undefined
+        const before = playlist.segments.slice(0, playlist.segments.length - picked.length)
+        const chunks: Array<TailChunk> = picked.slice(0, count).map((segment, i) => ({
+          sequence: segment.sequence,
+          uri: segment.uri,
+          durationSeconds: segment.durationSeconds,
+          discontinuity: segment.discontinuity,
+          programDateTime: segment.programDateTime.toISOString(),
+          bytes: files[i]!.length
+        }))
+        const tail: LiveTail = {
+          header: {
+            cameraId,
+            nodeId,
+            savedAt: Date.now(),
+            discontinuitySequence: playlist.discontinuitySequence + before.filter((b) => b.discontinuity).length,
+            chunks
+          },
+          files: files.slice(0, count) as Array<Buffer>
+        }
+        return tail
+      })
+
+    const seed = (given: LiveTail) =>
+      Ref.update(state, (s) => {
+        if (s.playlist.segments.length > 0 || s.runs > 0) return s
+        let playlist: LivePlaylist.LivePlaylist = { ...s.playlist, discontinuitySequence: given.header.discontinuitySequence }
+        let last: number | undefined
+        given.header.chunks.forEach((chunk, i) => {
+          // Only chunk names this stream would serve (a tail never writes outside its directory), in order.
+          if (!/^seg_\d{1,12}\.ts$/.test(chunk.uri) || (last !== undefined && chunk.sequence <= last)) return
+          // Synchronous: a few hundred kilobytes into the page cache, once per move, on the way to
+          // starting ffmpeg; the thread pool may be queued behind other cameras' file work.
+          const filePath = path.join(options.dir, chunk.uri)
+          try {
+            fsSync.writeFileSync(filePath, given.files[i]!)
+          } catch {
+            return
+          }
+          last = chunk.sequence
+          const segment: LiveChunk = {
+            sequence: chunk.sequence,
+            uri: chunk.uri,
+            path: filePath,
+            durationSeconds: chunk.durationSeconds,
+            discontinuity: chunk.discontinuity,
+            programDateTime: new Date(chunk.programDateTime),
+            bytes: chunk.bytes
+          }
+          playlist = LivePlaylist.append(playlist, segment).playlist
+        })
+        // Numbering goes on from the predecessor's: a player sees one media sequence across the move.
+        return last === undefined ? s : { ...s, playlist, nextNumber: last + 1 }
+      })
+
+    return { dir: options.dir, beginRun, chunkFinished, playlist, newest, chunks, onChunk, resolve, tail, seed }
   })

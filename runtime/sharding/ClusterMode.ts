@@ -9,6 +9,7 @@ import { Effect, Layer, Option } from "effect"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import { NodeId } from "../config/NodeId.ts"
 import { EventBus } from "../events/EventBus.ts"
+import { LiveHandover } from "../live/LiveHandover.ts"
 import * as NatsEventBus from "../events/NatsEventBus.ts"
 import * as LocalSharding from "./LocalSharding.ts"
 import { NatsClient } from "./NatsClient.ts"
@@ -29,6 +30,12 @@ const isCluster = Effect.map(NodeConfig, (config) => Option.isSome(config.natsUr
 
 export const eventBus = Layer.unwrap(
   Effect.map(isCluster, (cluster) => cluster ? NatsEventBus.layer.pipe(Layer.provide(natsClient)) : EventBus.layer)
+)
+
+/** Cameras that move hand their live tail to their successor through NATS (cluster mode). */
+export const liveHandover = Layer.unwrap(
+  Effect.map(isCluster, (cluster) =>
+    cluster ? LiveHandover.layerNats.pipe(Layer.provide(natsClient)) : LiveHandover.layerLocal)
 )
 
 /** Live requests for cameras owned by another node are forwarded to it (cluster mode). */

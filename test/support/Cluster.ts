@@ -45,7 +45,7 @@ export const startNode = (
       VMS_NODE_ID: id,
       VMS_HTTP_PORT: String(port),
       VMS_DATA_DIR: dataDir,
-      VMS_LOG_LEVEL: "info",
+      VMS_LOG_LEVEL: process.env.TEST_VMS_LOG_LEVEL ?? "info",
       ...env
     })
     const baseUrl = `http://127.0.0.1:${port}`

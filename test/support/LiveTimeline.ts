@@ -7,13 +7,18 @@
  * when the poller first saw it listed. From that, the interruption of a
  * camera that moved from one node to another:
  *
- * - `mediaGapMs`: the live media nobody got — from the end of the last chunk
- *   the old owner delivered to the start of the first chunk the new owner
- *   delivered, both in wall-clock time.
+ * - `mediaGapMs`: the live media no node listed — from the end of the last
+ *   chunk anyone listed before the new owner's own first chunk (the old
+ *   owner's, or the old owner's tail that the new owner lists after a
+ *   handover) to the start of that first chunk, in wall-clock time.
  * - `waitMs`: how long a viewer waited for the next playable chunk — from
- *   the moment the old owner's last chunk was listed to the moment the new
- *   owner's first chunk was (about 1 s between chunks without a move; the
- *   poll adds up to one `pollMs` of error).
+ *   the moment the chunk before the gap was first listed anywhere to the
+ *   moment the new owner's first chunk was (about 1 s between chunks without
+ *   a move; the poll adds up to one `pollMs` of error).
+ *
+ * The new owner's own first chunk is told by its `#EXT-X-DISCONTINUITY`
+ * (every ffmpeg run's first chunk carries one); the chunks of a handed-over
+ * tail carry the names, times and flags the old owner gave them.
  */
 import { Effect, Fiber, type Scope } from "effect"
 import type { ClusterNode } from "./Cluster.ts"
@@ -24,6 +29,8 @@ export interface SeenChunk {
   /** Wall-clock start of the chunk's media (ms since the epoch). */
   readonly startsAt: number
   readonly durationMs: number
+  /** Listed after `#EXT-X-DISCONTINUITY`: the first chunk of an ffmpeg run. */
+  readonly discontinuity: boolean
   /** When the poller first saw it listed. */
   readonly seenAt: number
   /** Listed already at the first poll: `seenAt` says nothing of when it came. */
@@ -36,16 +43,19 @@ export interface LiveTimeline {
 }
 
 const parsePlaylist = (body: string) => {
-  const found: Array<{ uri: string; startsAt: number; durationMs: number }> = []
+  const found: Array<{ uri: string; startsAt: number; durationMs: number; discontinuity: boolean }> = []
   let startsAt = NaN
   let durationMs = NaN
+  let discontinuity = false
   for (const line of body.split("\n")) {
     if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) startsAt = Date.parse(line.slice(25))
     else if (line.startsWith("#EXTINF:")) durationMs = Math.round(Number.parseFloat(line.slice(8)) * 1000)
+    else if (line === "#EXT-X-DISCONTINUITY") discontinuity = true
     else if (line !== "" && !line.startsWith("#")) {
-      found.push({ uri: line.split("?")[0]!, startsAt, durationMs })
+      found.push({ uri: line.split("?")[0]!, startsAt, durationMs, discontinuity })
       startsAt = NaN
       durationMs = NaN
+      discontinuity = false
     }
   }
   return found
@@ -94,27 +104,40 @@ export interface Interruption {
   readonly to: string
   readonly mediaGapMs: number
   readonly waitMs: number
+  /** Chunks of the old owner's that the new owner listed before its own (the handed-over tail). */
+  readonly tailChunks: number
 }
 
 /**
- * The move of `cameraId` away from `from`: its last chunk there against the
- * first chunk any other node listed after it. Undefined when either is missing.
+ * The move of `cameraId` away from `from`, signalled at `signalAt` (ms since
+ * the epoch): the first chunk another node's own ffmpeg made after the signal,
+ * against the chunk before it in the media every node listed. Undefined until
+ * the new owner has listed its first chunk.
  */
-export const interruption = (timeline: LiveTimeline, cameraId: string, from: string): Interruption | undefined => {
+export const interruption = (
+  timeline: LiveTimeline,
+  cameraId: string,
+  from: string,
+  signalAt: number
+): Interruption | undefined => {
   const chunks = timeline.chunks(cameraId)
-  const old = chunks.filter((c) => c.nodeId === from)
-  const last = old.reduce<SeenChunk | undefined>((a, c) => a === undefined || c.startsAt > a.startsAt ? c : a, undefined)
-  if (last === undefined) return undefined
   const next = chunks
-    .filter((c) => c.nodeId !== from && c.startsAt > last.startsAt)
+    .filter((c) => c.nodeId !== from && c.discontinuity && c.startsAt > signalAt)
     .reduce<SeenChunk | undefined>((a, c) => a === undefined || c.startsAt < a.startsAt ? c : a, undefined)
   if (next === undefined) return undefined
+  // The chunk whose media ends last before it, wherever it was listed; its first sighting.
+  const before = chunks.filter((c) => c.startsAt < next.startsAt)
+  const endOf = (c: SeenChunk) => c.startsAt + c.durationMs
+  const last = before.reduce<SeenChunk | undefined>((a, c) =>
+    a === undefined || endOf(c) > endOf(a) || (endOf(c) === endOf(a) && c.seenAt < a.seenAt) ? c : a, undefined)
+  if (last === undefined) return undefined
   return {
     cameraId,
     from,
     to: next.nodeId,
-    mediaGapMs: next.startsAt - (last.startsAt + last.durationMs),
-    waitMs: next.seenAt - last.seenAt
+    mediaGapMs: next.startsAt - endOf(last),
+    waitMs: next.seenAt - last.seenAt,
+    tailChunks: before.filter((c) => c.nodeId === next.nodeId).length
   }
 }
 

@@ -1,0 +1,127 @@
+/**
+ * The live tail a camera's old owner leaves its successor: the old stream
+ * gives its newest chunks within a byte budget, the tail survives the trip
+ * through a real NATS KV bucket once (taken tails are gone, stale ones are
+ * ignored, undecodable ones dropped), and the new stream lists the old
+ * chunks as they were, then its own first chunk after a discontinuity.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { natsUrl, testNamespace } from "../../test/support/Nats.ts"
+import { tempDir } from "../../test/support/TestNode.ts"
+import { NatsClient } from "../sharding/NatsClient.ts"
+import { decodeTail, encodeTail, LiveHandover, type LiveTail } from "./LiveHandover.ts"
+import * as LiveStream from "./LiveStream.ts"
+
+/** A stream in a fresh directory with `count` finished chunks of 1,000 bytes each, numbered from `first`. */
+const streamWithChunks = (first: number, count: number) =>
+  Effect.gen(function*() {
+    const dir = path.join(yield* tempDir("handover"), "live")
+    const live = yield* LiveStream.make({ dir, windowSize: 4, graceSize: 2 })
+    if (count > 0) yield* live.beginRun
+    for (let sequence = first; sequence < first + count; sequence++) {
+      yield* Effect.promise(() => fs.writeFile(path.join(dir, `seg_${sequence}.ts`), Buffer.alloc(1_000, sequence % 256)))
+      yield* live.chunkFinished(`seg_${sequence}.ts`, 1.0)
+    }
+    return { dir, live }
+  })
+
+const natsHandover = Effect.gen(function*() {
+  const url = yield* natsUrl
+  const context = yield* Layer.build(
+    LiveHandover.layerNats.pipe(Layer.provideMerge(NatsClient.layer({ url, namespace: testNamespace(), name: "handover-test" })))
+  )
+  return Context.get(context, LiveHandover)
+})
+
+describe("LiveHandover", () => {
+  it.live("the old stream's newest chunks go on in the new stream, then its own chunk after a discontinuity", () =>
+    Effect.gen(function*() {
+      const old = yield* streamWithChunks(100, 6)
+      // The window holds 4 chunks; a budget for about two of them gives the newest two.
+      const small = yield* old.live.tail("cam1", "n1", 4_096 + 2 * 1_256 + 100)
+      assert.deepStrictEqual(small?.header.chunks.map((c) => c.sequence), [104, 105])
+      const tail = (yield* old.live.tail("cam1", "n1", 1_000_000))!
+      assert.deepStrictEqual(tail.header.chunks.map((c) => c.sequence), [102, 103, 104, 105])
+      assert.deepStrictEqual(tail.files.map((f) => f.length), [1_000, 1_000, 1_000, 1_000])
+      assert.strictEqual(tail.files[3]![0], 105)
+      // The first run's first chunk carries a discontinuity (it left the window: counted in the sequence).
+      assert.strictEqual(tail.header.discontinuitySequence, 1)
+
+      const successor = yield* streamWithChunks(0, 0)
+      yield* successor.live.seed(decodeTail(encodeTail(tail))!)
+      const seeded = Option.getOrThrow(yield* successor.live.playlist)
+      assert.include(seeded, "#EXT-X-MEDIA-SEQUENCE:102")
+      assert.include(seeded, "#EXT-X-DISCONTINUITY-SEQUENCE:1")
+      assert.include(seeded, `#EXT-X-PROGRAM-DATE-TIME:${tail.header.chunks[0]!.programDateTime}`)
+      assert.notInclude(seeded, "#EXT-X-DISCONTINUITY\n")
+      const copied = yield* Effect.promise(() => fs.readFile(path.join(successor.dir, "seg_105.ts")))
+      assert.strictEqual(copied.length, 1_000)
+      assert.isTrue(Option.isSome(yield* successor.live.resolve("seg_103.ts")))
+
+      // Seeded chunks are not published (the old owner's recorder had them); the own run's numbers
+      // follow theirs, so a player sees one media sequence across the move.
+      const first = yield* successor.live.beginRun
+      assert.strictEqual(first, 106)
+      yield* Effect.promise(() => fs.writeFile(path.join(successor.dir, `seg_${first}.ts`), Buffer.alloc(500)))
+      const own = yield* successor.live.chunkFinished(`seg_${first}.ts`, 1.0)
+      assert.isTrue(own?.discontinuity)
+      const after = Option.getOrThrow(yield* successor.live.playlist)
+      assert.include(after, "#EXT-X-MEDIA-SEQUENCE:103")
+      assert.include(after, `#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:${own!.programDateTime.toISOString()}`)
+
+      // A stream that already has chunks of its own ignores a late tail.
+      const busy = yield* streamWithChunks(500, 1)
+      yield* busy.live.seed(tail)
+      assert.include(Option.getOrThrow(yield* busy.live.playlist), "#EXT-X-MEDIA-SEQUENCE:500")
+    }).pipe(Effect.scoped))
+
+  it("a tail that is cut short or carries a bad header does not decode", () => {
+    const tail: LiveTail = {
+      header: {
+        cameraId: "cam1",
+        nodeId: "n1",
+        savedAt: 1,
+        discontinuitySequence: 0,
+        chunks: [{ sequence: 1, uri: "seg_1.ts", durationSeconds: 1, discontinuity: false, programDateTime: "2026-01-01T00:00:00.000Z", bytes: 3 }]
+      },
+      files: [new Uint8Array([1, 2, 3])]
+    }
+    const encoded = encodeTail(tail)
+    assert.deepStrictEqual(decodeTail(encoded)?.header, tail.header)
+    assert.isUndefined(decodeTail(encoded.subarray(0, encoded.length - 1)))
+    assert.isUndefined(decodeTail(new Uint8Array([0, 0, 0, 2, 123, 125, 9])))
+    assert.isUndefined(decodeTail(new Uint8Array([0, 0, 0, 99, 1])))
+  })
+
+  it.live("through NATS: taken once, stale tails and other cameras' keys ignored, unsafe names never written", () =>
+    Effect.gen(function*() {
+      const handover = yield* natsHandover
+      assert.isAbove(handover.maxBytes, 500_000)
+      const old = yield* streamWithChunks(7, 3)
+      const tail = (yield* old.live.tail("cam/1", "n1", handover.maxBytes))!
+      yield* handover.save(tail)
+      assert.isUndefined(yield* handover.take("cam/2"))
+      const taken = yield* handover.take("cam/1")
+      assert.deepStrictEqual(taken?.header.chunks.map((c) => c.sequence), [7, 8, 9])
+      assert.deepStrictEqual([...taken!.files[2]!], [...tail.files[2]!])
+      assert.isUndefined(yield* handover.take("cam/1"), "a tail is taken once")
+
+      // Left by an owner that stopped long ago (then a crash, another move): old video, not a handover.
+      yield* handover.save({ ...tail, header: { ...tail.header, savedAt: Date.now() - 60_000 } })
+      assert.isUndefined(yield* handover.take("cam/1"))
+
+      // A chunk name that is not one of ours is skipped, not written.
+      const hostile: LiveTail = {
+        header: { ...tail.header, chunks: tail.header.chunks.map((c, i) => i === 0 ? { ...c, uri: "../escape.ts" } : c) },
+        files: tail.files
+      }
+      const successor = yield* streamWithChunks(0, 0)
+      yield* successor.live.seed(hostile)
+      const exists = yield* Effect.promise(() => fs.stat(path.join(successor.dir, "..", "escape.ts")).then(() => true, () => false))
+      assert.isFalse(exists)
+      assert.include(Option.getOrThrow(yield* successor.live.playlist), "#EXT-X-MEDIA-SEQUENCE:8")
+    }).pipe(Effect.scoped))
+})
