@@ -4,15 +4,16 @@
  * deletion of chunks that left it (after a grace window, so a player that
  * loaded the previous playlist still gets its segments). Chunk numbering and
  * discontinuities carry across ffmpeg runs, and across nodes when the
- * camera moves (`tail` on the old owner, `seed` on the new one). Scoped: closing it removes the
- * directory. Finished chunks are also published, for consumers such as the
- * recorder.
+ * camera moves (`tail` on the old owner, `seed` on the new one). Scoped:
+ * closing it removes the directory. Finished chunks are also published, for
+ * consumers such as the recorder.
  */
 import { Effect, Option, PubSub, Ref } from "effect"
 import type { Scope } from "effect/Scope"
 import * as fsSync from "node:fs"
 import * as path from "node:path"
 import * as LivePlaylist from "../../protocols/hls/LivePlaylist.ts"
+import { chunkFilePattern } from "../ffmpeg/IngestProcess.ts"
 import type { LiveTail, TailChunk } from "./LiveHandover.ts"
 
 export interface LiveChunk extends LivePlaylist.LiveSegment {
@@ -237,7 +238,7 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
         let last: number | undefined
         given.header.chunks.forEach((chunk, i) => {
           // Only chunk names this stream would serve (a tail never writes outside its directory), in order.
-          if (!/^seg_\d{1,12}\.ts$/.test(chunk.uri) || (last !== undefined && chunk.sequence <= last)) return
+          if (!chunkFilePattern.test(chunk.uri) || (last !== undefined && chunk.sequence <= last)) return
           // Synchronous: a few hundred kilobytes into the page cache, once per move, on the way to
           // starting ffmpeg; the thread pool may be queued behind other cameras' file work.
           const filePath = path.join(options.dir, chunk.uri)
