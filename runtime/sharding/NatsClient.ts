@@ -6,7 +6,7 @@
  * Owns only the connection: leases, transport and events are built on it.
  */
 import { jetstream } from "@nats-io/jetstream"
-import { Kvm, type KV } from "@nats-io/kv"
+import { Bucket, Kvm, type KV } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Effect, Layer, Schema } from "effect"
 
@@ -72,4 +72,22 @@ export class NatsClient extends Context.Service<NatsClient, {
         return NatsClient.of({ connection, namespace: options.namespace, bucket })
       })
     )
+}
+
+/**
+ * The keys of a bucket that match `filter` (`runner.*`, `>`), read from the
+ * bucket stream's subject list: one request (paged by the client when long).
+ * Not `KV.keys()`: its ephemeral consumer (nats.js 3.4) ends only when a
+ * delivery reports nothing pending, and keys rewritten while it runs can keep
+ * that from happening; then it delivers every rewrite until the caller gives
+ * up. Measured here against nats-server 2.9.10: 3 of 619 listings of a bucket
+ * whose keys were rewritten twice a second took 3-8 s and returned 23-50
+ * "keys" instead of 3, while effect/cluster's assignment refresh gives up
+ * after 5 s and waits a second more. Keys whose newest message is a delete
+ * marker are listed too; a `get` tells them apart.
+ */
+export const listKeys = async (kv: KV, filter: string): Promise<Array<string>> => {
+  if (!(kv instanceof Bucket)) throw new Error("listKeys needs a bucket opened by Kvm")
+  const info = await kv.jsm.streams.info(kv.stream, { subjects_filter: kv.fullKeyName(filter) })
+  return Object.keys(info.state.subjects ?? {}).map((subject) => kv.decodeKey(subject.substring(kv.prefixLen)))
 }

@@ -21,7 +21,7 @@ import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
 import { Readiness } from "../health/Readiness.ts"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
-import { NatsClient } from "./NatsClient.ts"
+import { listKeys, NatsClient } from "./NatsClient.ts"
 import { nodesMaxAgeMs } from "./NodeDirectory.ts"
 import * as RunnerDeaths from "./RunnerDeaths.ts"
 import { type LeaseTable, monotonicNow, ShardLeases } from "./ShardLeases.ts"
@@ -85,14 +85,13 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         attempt("put machine id", () => runners.put(`machine.${entry.machineId}`, address))
       ], { discard: true })
 
-    /** The smallest machine id no live runner holds, claimed by create. */
+    /**
+     * The smallest machine id no live runner holds, claimed by create. An id freed a moment
+     * ago (its delete marker is listed until the bucket's max_age drops it) is skipped.
+     */
     const claimMachineId = (address: string) =>
       Effect.gen(function*() {
-        const keys = yield* attempt("list machine ids", async () => {
-          const found: Array<string> = []
-          for await (const key of await runners.keys("machine.*")) found.push(key)
-          return found
-        })
+        const keys = yield* attempt("list machine ids", () => listKeys(runners, "machine.*"))
         const taken = new Set(keys.map((key) => Number(key.slice("machine.".length))))
         for (let id = 0; id <= maxMachineId; id++) {
           if (taken.has(id)) continue
@@ -156,8 +155,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
 
     const storage = RunnerStorage.makeEncoded({
       getRunners: attempt("list runners", async () => {
-        const keys: Array<string> = []
-        for await (const key of await runners.keys("runner.*")) keys.push(key)
+        const keys = await listKeys(runners, "runner.*")
         const entries = await Promise.all(keys.map((key) => runners.get(key)))
         const live = entries.filter((entry) => entry !== null && entry.operation === "PUT")
         metrics.view.nodes = live.length

@@ -25,6 +25,7 @@ import type { KV } from "@nats-io/kv"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { type ConnectOutcome, connectOutcome } from "../net/Reachable.ts"
+import { listKeys } from "./NatsClient.ts"
 import { nodeKey } from "./NodeDirectory.ts"
 import { shardKey } from "./ShardLeaseBook.ts"
 
@@ -158,11 +159,7 @@ export const watch = (options: RunnerDeathsOptions) => {
       if (removed._tag === "None") return
       yield* attempt(() => runners.delete(`machine.${member.machineId}`))
       // Leases taken after its last entry was written: found by a scan of the bucket.
-      const keys = yield* attempt(async () => {
-        const found: Array<string> = []
-        for await (const key of await shards.keys()) found.push(key)
-        return found
-      })
+      const keys = yield* attempt(() => listKeys(shards, ">"))
       const known = new Set(member.shards.map(shardKey))
       const rest = yield* Effect.forEach(
         keys._tag === "Some" ? keys.value.filter((key) => !known.has(key)) : [],
