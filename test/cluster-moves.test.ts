@@ -65,7 +65,9 @@ describe("cluster moves", () => {
       const moves = itsCameras.map((cameraId) => interruption(timeline, cameraId, leaving.id, stoppedAt)!)
       // And the older upper bound: from the signal to `online` (first chunk) on the new owner.
       const back = itsCameras.map((cameraId) => {
-        const online = events.find((e) => e.cameraId === cameraId && e.status === "online" && e.nodeId !== leaving.id)
+        const online = events.find((e) => e.cameraId === cameraId && e.status === "online" && e.nodeId !== leaving.id &&
+          Date.parse(e.updatedAt) >= stoppedAt
+        )
         assert.isDefined(online, `${cameraId} came back online`)
         return Date.parse(online!.updatedAt) - stoppedAt
       })

@@ -49,10 +49,16 @@ export const startNode = (
       ...env
     })
     const baseUrl = `http://127.0.0.1:${port}`
-    yield* eventually(`node ${id} ready`, Effect.promise(() =>
+    // A node that exits (a bad setting, a crash at start) fails the wait at once, not at its deadline.
+    const ready = Effect.promise(() =>
       fetch(`${baseUrl}/health/ready`).then((r) => r.status === 200 ? true : undefined).catch(() => undefined)
-    ), 60_000, 100).pipe(
-      Effect.tapError(() => Effect.sync(() => console.error(vms.output().slice(-3000))))
+    ).pipe(Effect.flatMap((isReady) =>
+      isReady === undefined && (vms.child.exitCode !== null || vms.child.signalCode !== null)
+        ? Effect.die(new Error(`node ${id} exited before it was ready (${vms.child.exitCode ?? vms.child.signalCode})`))
+        : Effect.succeed(isReady)
+    ))
+    yield* eventually(`node ${id} ready`, ready, 60_000, 100).pipe(
+      Effect.tapCause(() => Effect.sync(() => console.error(vms.output().slice(-3000))))
     )
     return { id, dataDir, baseUrl, process: vms, pid: vms.child.pid! }
   })
