@@ -191,7 +191,12 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         }),
       unregister: (address) =>
         Effect.gen(function*() {
-          if (renewing?.address === address) renewing = undefined
+          // Stopping: effect/cluster unregisters first, then stops each shard's entities and releases
+          // the shard. The leases still held are renewed until then (the renewal round skips the
+          // runner key once it is unregistered), so a stop slower than a lease (a loaded machine,
+          // ffmpegs closing their last chunks) hands its shards over instead of letting them lapse,
+          // which would skip the live tail and make the successors wait for max_age; `releaseAll`
+          // ends the renewals.
           const entry = registered.get(address)
           registered.delete(address)
           yield* attempt("unregister", () => runners.delete(runnerKey(address))).pipe(Effect.ignore)
