@@ -188,8 +188,17 @@ export const run = (
         Effect.andThen(Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore))
       )
     )
-    const exitCode = yield* handle.exitCode
+    // Killed by a signal (the OOM killer, an operator's kill) there is no exit code: the
+    // spawner fails, and the run ends as ffmpeg's own exit does, with the signal as its reason.
+    let killedBy: string | undefined
+    const exitCode = yield* handle.exitCode.pipe(
+      Effect.map(Number),
+      Effect.catch((error) => {
+        killedBy = /signal: '(\w+)'/.exec(String((error.cause as Error | undefined)?.message))?.[1] ?? "a signal"
+        return Effect.succeed(-1)
+      })
+    )
     // Let the readers drain what ffmpeg wrote before it exited (the last chunk line).
     yield* Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore)
-    return { exitCode: Number(exitCode), lastReason }
+    return { exitCode, lastReason: killedBy === undefined ? lastReason : `ffmpeg was killed by ${killedBy}` }
   })

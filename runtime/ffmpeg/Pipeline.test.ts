@@ -52,15 +52,19 @@ const startPipeline = (url: string, overrides: Partial<Pipeline.PipelineOptions>
 const waitFor = (observed: Observed, state: Pipeline.PipelineState, timeoutMs: number) =>
   eventually(`pipeline ${state}`, Effect.sync(() => observed.current() === state ? true : undefined), timeoutMs)
 
-const ffmpegPids = Effect.promise(async () => {
-  const pids: Array<number> = []
-  for (const entry of await fs.readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")
-    if (cmdline.startsWith(`${ffmpegPath}\0`) && cmdline.includes("seg_%d.ts")) pids.push(Number(entry))
-  }
-  return pids
-})
+/** The ingest ffmpegs on the machine (those pulling `url` only, when given), by pid. */
+const ingestFfmpegs = (url?: string) =>
+  Effect.promise(async () => {
+    const pids: Array<number> = []
+    for (const entry of await fs.readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")
+      if (!cmdline.startsWith(`${ffmpegPath}\0`) || !cmdline.includes("seg_%d.ts")) continue
+      if (url === undefined || cmdline.includes(`\0${url}\0`)) pids.push(Number(entry))
+    }
+    return pids
+  })
+const ffmpegPids = ingestFfmpegs()
 
 const live = <A, E>(effect: Effect.Effect<A, E, any>) =>
   effect.pipe(Effect.scoped, Effect.provide(services)) as Effect.Effect<A, E>
@@ -133,6 +137,22 @@ describe("camera pipeline", () => {
       yield* waitFor(badPath, "error", 10_000)
       assert.match(refused.states.at(-1)!.reason!, /refused/i)
       assert.match(badPath.states.at(-1)!.reason!, /404|not found/i)
+    })))
+
+  it.live("an ffmpeg killed by a signal is restarted, with the signal as the reason", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const observed = yield* startPipeline(simulator.url(0))
+      yield* waitFor(observed, "online", 5_000)
+      const [pid] = yield* ingestFfmpegs(simulator.url(0))
+      assert.isDefined(pid)
+      const killedAt = Date.now()
+      process.kill(pid!, "SIGKILL")
+      const stopped = yield* eventually("the run's end reported", Effect.sync(() =>
+        observed.states.find((s) => s.at >= killedAt && s.state !== "online")), 5_000)
+      assert.strictEqual(stopped.reason, "ffmpeg was killed by SIGKILL")
+      yield* eventually("online again", Effect.sync(() =>
+        observed.states.some((s) => s.at > stopped.at && s.state === "online") ? true : undefined), 10_000)
     })))
 
   it.live("interrupting the pipeline kills ffmpeg at once", () =>
