@@ -39,7 +39,7 @@ export type IngestEvent =
 
 export interface IngestExit {
   readonly exitCode: number
-  /** The last stderr line that may explain the exit (credentials masked). */
+  /** The last stderr line that may explain the exit (credentials masked), or the signal that killed ffmpeg. */
   readonly lastReason: string | undefined
 }
 
@@ -190,6 +190,8 @@ export const run = (
     )
     // Killed by a signal (the OOM killer, an operator's kill) there is no exit code: the
     // spawner fails, and the run ends as ffmpeg's own exit does, with the signal as its reason.
+    // The signal's name is read from the spawner's message ("… receipt of signal: 'SIGKILL'",
+    // @effect/platform-node-shared 4.x); another wording gives "a signal", and a test notices.
     let killedBy: string | undefined
     const exitCode = yield* handle.exitCode.pipe(
       Effect.map(Number),
