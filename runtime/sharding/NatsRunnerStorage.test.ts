@@ -3,10 +3,12 @@
  * that stops (effect/cluster unregisters it first, then stops the entities
  * of each shard and releases the shard) keeps renewing the leases it still
  * holds, so a slow stop (a loaded machine) hands its shards over instead of
- * letting them lapse; `releaseAll` frees what is left.
+ * letting them lapse; `releaseAll` frees what is left. A survivor's
+ * acquisition round that waits for such a leaver does not answer early with
+ * part of its shards (Sharding would sleep a second before the next round).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { Runner, RunnerAddress, ShardId } from "effect/cluster"
 import { natsUrl, testNamespace } from "../../test/support/Nats.ts"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
@@ -52,5 +54,51 @@ describe("NatsRunnerStorage", () => {
       assert.deepStrictEqual(yield* holder(), [undefined, "stopping:4000"])
       yield* storage.releaseAll(address)
       assert.deepStrictEqual(yield* holder(), [undefined, undefined])
+    }).pipe(Effect.scoped))
+
+  it.live("a round waiting for a leaver's release answers once it has every shard, not with part of them", () =>
+    Effect.gen(function*() {
+      const url = yield* natsUrl
+      const namespace = testNamespace()
+      const storageOf = (name: string) =>
+        Effect.gen(function*() {
+          const context = yield* Layer.build(Layer.mergeAll(
+            NatsClient.layer({ url, namespace, name }),
+            ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
+          ))
+          return (yield* NatsRunnerStorage.make(timing).pipe(Effect.provideContext(context))).storage
+        })
+      const leaver = yield* storageOf("leaver")
+      const survivor = yield* storageOf("survivor")
+      const leaverAddress = RunnerAddress.make("leaver", 4001)
+      const survivorAddress = RunnerAddress.make("survivor", 4002)
+      const shards = [ShardId.make("default", 3), ShardId.make("default", 4)]
+      yield* leaver.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+      yield* survivor.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+      assert.strictEqual((yield* leaver.acquire(leaverAddress, shards)).length, 2)
+      yield* leaver.refresh(leaverAddress, shards)
+
+      // SIGTERM: the leaver leaves the membership, then releases one shard after 0.5 s and the
+      // other after 1.3 s (its cameras stop at different speeds on a loaded machine).
+      yield* leaver.unregister(leaverAddress)
+      const start = Date.now()
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        yield* Effect.sleep("500 millis")
+        yield* leaver.release(leaverAddress, shards[0]!)
+        yield* Effect.sleep("800 millis")
+        yield* leaver.release(leaverAddress, shards[1]!)
+      }))
+
+      // The survivor's acquisition loop as Sharding runs it: a round gets 1 s, one that runs
+      // over is retried at once, and the first that answers is what it starts.
+      const rounds: Array<string> = []
+      let answered: ReadonlyArray<ShardId.ShardId> | undefined
+      while (answered === undefined && Date.now() - start < 5_000) {
+        const round = yield* survivor.acquire(survivorAddress, shards).pipe(Effect.timeoutOption("1 second"))
+        rounds.push(Option.isNone(round) ? `ran over at ${Date.now() - start} ms` : `answered at ${Date.now() - start} ms`)
+        if (Option.isSome(round)) answered = round.value
+      }
+      assert.deepStrictEqual(answered?.map(String).sort(), shards.map(String), rounds.join(", "))
+      assert.isBelow(Date.now() - start, 1_300 + 600, rounds.join(", "))
     }).pipe(Effect.scoped))
 })

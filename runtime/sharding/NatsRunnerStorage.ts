@@ -16,7 +16,7 @@
  * else, measured from when the renewal was sent; a shard past that local
  * deadline is reported lost to Sharding, which stops its entities.
  */
-import { Context, Effect, Fiber, Layer, Scope } from "effect"
+import { Context, Effect, Fiber, Layer, Option, Scope } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
 import { Readiness } from "../health/Readiness.ts"
@@ -220,6 +220,9 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       // acquisition 1 s (min(1 s, lease / 3)) and takes none of its shards when it runs over,
       // so on a busy node a round that waited for every lease could fail again and again. The
       // rest finish in the background; the next round finds them held and only renews them.
+      // Except while a leaver is about to release one of them (a SIGTERM handover): answering
+      // then would put its shard a second behind (Sharding sleeps after a round that answers),
+      // while a round that runs over is retried at once and finds the leases taken meanwhile.
       acquire: (address, shardIds) =>
         Effect.gen(function*() {
           const taken: Array<string> = []
@@ -235,7 +238,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
             discard: true
           })
           const round = yield* Effect.forkIn(all, scope)
-          yield* Fiber.await(round).pipe(Effect.timeoutOption(acquireBudgetMs))
+          const finished = yield* Fiber.await(round).pipe(Effect.timeoutOption(acquireBudgetMs))
+          if (Option.isNone(finished) && book.awaitingLeaver()) yield* Fiber.await(round)
           return [...taken]
         }),
       // Answered from the lease book at once; the renewer below keeps the book current. Sharding

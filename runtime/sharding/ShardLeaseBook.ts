@@ -35,19 +35,23 @@ export interface LeaseTiming {
 export const defaultLeaseTiming: LeaseTiming = { leaseMs: 4_000, marginMs: 800, renewEveryMs: 500 }
 
 /**
- * How long an acquisition waits for a lease whose holder left the membership
- * (a node stopping with SIGTERM unregisters first, then stops its entities and
- * releases their leases, 0.3-0.6 s later here). Sharding sleeps a second after
- * each acquisition round, so a lease released just after the round gave up
- * cost a whole extra second of live interruption.
+ * How long an acquisition waits for a lease whose holder left the membership.
+ * A node stopping with SIGTERM unregisters first (the survivors start taking
+ * its shards at once), then stops its entities (ffmpeg closes its last chunk,
+ * the live tail is saved) and only then releases their leases: 0.3-0.6 s
+ * later on a quiet 2-core machine, 0.7-1.2 s on a loaded one. A lease that
+ * lapses meanwhile (a leaver that crashed mid-stop) is taken as soon as it does.
  */
-const leaverGraceMs = 800
+const leaverGraceMs = 2_000
 
 /**
  * An acquisition round answers within this with what it took so far; the
  * rest finish in the background and the next round claims them. Sharding
  * gives a round min(1 s, lease / 3) = 1 s; one that runs over is retried at
- * once, with nothing lost (the leases it took are held here).
+ * once, with nothing lost (the leases it took are held here), while one that
+ * answers is followed by a whole second's sleep. So a round that still waits
+ * for a leaver's release does not answer early: its shards would then wait
+ * for that second, a second of live interruption for their cameras.
  */
 export const acquireBudgetMs = 850
 
@@ -93,6 +97,8 @@ export const makeLeaseBook = ({ isMember, metrics, shards, timing }: LeaseBookOp
    */
   const takenAt = new Map<string, number>()
   const unclaimedGraceMs = 3_000
+  /** Takes waiting for a leaver to release its lease. */
+  let awaitingLeavers = 0
 
   /** Marks a lease renewed by a write sent at `sentAt` that NATS accepted at `revision`. */
   const held = (shardId: string, revision: number, sentAt: number) => {
@@ -167,9 +173,16 @@ export const makeLeaseBook = ({ isMember, metrics, shards, timing }: LeaseBookOp
       let current = yield* readEntry(shards, key)
       // A holder that left the membership (stopping: it releases its leases right after its
       // entities stop) is given a moment to release, rather than a whole acquisition round.
-      for (let waited = 0; current !== undefined && !isMember(keyToken(current.string())) && waited < leaverGraceMs; waited += 50) {
-        yield* Effect.sleep("50 millis")
-        current = yield* readEntry(shards, key)
+      if (current !== undefined && !isMember(keyToken(current.string()))) {
+        awaitingLeavers++
+        current = yield* Effect.gen(function*() {
+          let entry = current
+          for (let waited = 0; entry !== undefined && !isMember(keyToken(entry.string())) && waited < leaverGraceMs; waited += 50) {
+            yield* Effect.sleep("50 millis")
+            entry = yield* readEntry(shards, key)
+          }
+          return entry
+        }).pipe(Effect.ensuring(Effect.sync(() => void awaitingLeavers--)))
       }
       if (current !== undefined) {
         // Someone's live lease (ours from a previous life of this address counts as free only
@@ -230,6 +243,8 @@ export const makeLeaseBook = ({ isMember, metrics, shards, timing }: LeaseBookOp
     release,
     stillHeld,
     toRenew,
+    /** Whether a take is waiting for a leaver to release its lease. */
+    awaitingLeaver: () => awaitingLeavers > 0,
     /** Every lease this node holds now. */
     heldIds: () => [...revisions.keys()]
   }
