@@ -183,12 +183,17 @@ export const CameraLayer = Camera.toLayer(
           freshMs: snapshotFreshMs,
           demandMs: snapshotDemandMs
         })
-        const tail = yield* Fiber.join(predecessor)
-        if (tail !== undefined) {
-          yield* live.seed(tail)
-          yield* Effect.logInfo("went on from the previous owner's live tail").pipe(
-            Effect.annotateLogs({ from: tail.header.nodeId, chunks: tail.header.chunks.length })
-          )
+        const taken = yield* Fiber.join(predecessor)
+        if (taken !== undefined && (yield* live.expectTail(taken.header))) {
+          // Its numbering is set, so ffmpeg starts now; the chunks' bytes (hundreds of kilobytes
+          // through NATS) follow meanwhile, and are listed before this node's first chunk.
+          yield* Effect.forkScoped(Effect.gen(function*() {
+            const files = yield* taken.files
+            yield* live.seed(files === undefined ? undefined : { header: taken.header, files })
+            yield* Effect.logInfo("went on from the previous owner's live tail").pipe(
+              Effect.annotateLogs({ from: taken.header.nodeId, chunks: files === undefined ? 0 : files.length })
+            )
+          }))
         }
         yield* registry.register(cameraId, live)
         // The actor stopping with its pipeline running (the shard moves, the node stops) hands the

@@ -13,6 +13,10 @@
  * In cluster mode the tails live in a memory-backed NATS KV bucket whose
  * entries lapse after 30 s; a tail is deleted once taken and ignored once
  * older than `freshMs`, so a later move (or a crash) never replays old video.
+ * A tail is two entries: the chunks' bytes (hundreds of kilobytes), then a
+ * small header naming that entry's revision. The successor reads the header
+ * first, so it can start ffmpeg (whose chunks are numbered on from the
+ * tail's) while the bytes are still on their way.
  * One node alone has nobody to hand over to: its layer saves nothing.
  */
 import type { KV } from "@nats-io/kv"
@@ -51,37 +55,38 @@ export interface LiveTail {
 /** A tail older than this when its successor starts is old video, not a handover. */
 export const freshMs = 10_000
 
-const decodeHeader = Schema.decodeUnknownExit(Schema.fromJsonString(TailHeader))
+/** The header entry: the tail's header and the revision of the entry holding its chunks' bytes. */
+const StoredHeader = Schema.Struct({ header: TailHeader, filesRevision: Schema.Int })
+const decodeStoredHeader = Schema.decodeUnknownExit(Schema.fromJsonString(StoredHeader))
 
-/** `[u32 header length][header JSON][chunk bytes…]`. */
-export const encodeTail = (tail: LiveTail): Uint8Array => {
-  const header = new TextEncoder().encode(JSON.stringify(tail.header))
-  const body = new Uint8Array(4 + header.length + tail.files.reduce((n, f) => n + f.length, 0))
-  new DataView(body.buffer).setUint32(0, header.length)
-  body.set(header, 4)
-  let offset = 4 + header.length
-  for (const file of tail.files) {
+/** The chunks' bytes, one after the other, as the bytes entry holds them. */
+export const joinFiles = (files: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const body = new Uint8Array(files.reduce((n, f) => n + f.length, 0))
+  let offset = 0
+  for (const file of files) {
     body.set(file, offset)
     offset += file.length
   }
   return body
 }
 
-/** The tail in `data`, or undefined when it does not decode (never half-read). */
-export const decodeTail = (data: Uint8Array): LiveTail | undefined => {
-  if (data.length < 4) return undefined
-  const headerLength = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0)
-  if (4 + headerLength > data.length) return undefined
-  const header = decodeHeader(new TextDecoder().decode(data.subarray(4, 4 + headerLength)))
-  if (header._tag === "Failure") return undefined
+/** The bytes entry cut into the header's chunks, or undefined when the sizes do not add up (never half-read). */
+export const splitFiles = (header: TailHeader, data: Uint8Array): ReadonlyArray<Uint8Array> | undefined => {
   const files: Array<Uint8Array> = []
-  let offset = 4 + headerLength
-  for (const chunk of header.value.chunks) {
+  let offset = 0
+  for (const chunk of header.chunks) {
     if (offset + chunk.bytes > data.length) return undefined
     files.push(data.subarray(offset, offset + chunk.bytes))
     offset += chunk.bytes
   }
-  return offset === data.length ? { header: header.value, files } : undefined
+  return offset === data.length ? files : undefined
+}
+
+/** A tail taken by a successor: its header at once, its chunks' bytes when asked. */
+export interface TakenTail {
+  readonly header: TailHeader
+  /** The chunks' bytes in header order; undefined when they are gone or do not match the header. */
+  readonly files: Effect.Effect<ReadonlyArray<Uint8Array> | undefined>
 }
 
 export class LiveHandover extends Context.Service<LiveHandover, {
@@ -89,8 +94,8 @@ export class LiveHandover extends Context.Service<LiveHandover, {
   readonly maxBytes: number
   /** Saves the tail of a camera this node is about to stop running. Never fails: a lost tail is a longer gap. */
   readonly save: (tail: LiveTail) => Effect.Effect<void>
-  /** Takes (and removes) the camera's tail if a fresh one was left for it. */
-  readonly take: (cameraId: string) => Effect.Effect<LiveTail | undefined>
+  /** Takes (and removes) the camera's tail if a fresh one was left for it: its header now, its bytes on demand. */
+  readonly take: (cameraId: string) => Effect.Effect<TakenTail | undefined>
 }>()("vms/runtime/live/LiveHandover") {
   /** One node: no successor to hand anything to. */
   static readonly layerLocal = Layer.succeed(LiveHandover, LiveHandover.of({
@@ -107,8 +112,12 @@ export class LiveHandover extends Context.Service<LiveHandover, {
       // A message must fit the server's max_payload (1 MB by default) with room for NATS headers.
       const maxBytes = Math.max(0, (nats.connection.info?.max_payload ?? 1_048_576) - 16_384)
       const key = (cameraId: string) => `tail.${keyToken(cameraId)}`
+      const filesKey = (cameraId: string) => `tailfiles.${keyToken(cameraId)}`
       const save = (tail: LiveTail) =>
-        Effect.tryPromise(() => kv.put(key(tail.header.cameraId), encodeTail(tail))).pipe(
+        Effect.tryPromise(async () => {
+          const filesRevision = await kv.put(filesKey(tail.header.cameraId), joinFiles(tail.files))
+          await kv.put(key(tail.header.cameraId), JSON.stringify({ header: tail.header, filesRevision }))
+        }).pipe(
           Effect.tap(() =>
             Effect.logDebug("saved the camera's live tail for its successor").pipe(
               Effect.annotateLogs({ cameraId: tail.header.cameraId, chunks: tail.header.chunks.length })
@@ -120,26 +129,36 @@ export class LiveHandover extends Context.Service<LiveHandover, {
             )
           )
         )
+      const couldNotRead = (cameraId: string) => (error: unknown) =>
+        Effect.as(
+          Effect.logWarning("could not read the camera's live tail").pipe(Effect.annotateLogs({ cameraId, error: String(error) })),
+          undefined
+        )
+      const files = (cameraId: string, header: TailHeader, filesRevision: number) =>
+        Effect.gen(function*() {
+          const entry = yield* Effect.tryPromise(() => kv.get(filesKey(cameraId)))
+          // Another leaver's bytes (a later save) or none: the header's chunks are not there.
+          if (entry === null || entry.operation !== "PUT" || entry.revision !== filesRevision) return undefined
+          yield* Effect.tryPromise(() => kv.delete(filesKey(cameraId), { previousSeq: entry.revision })).pipe(Effect.ignore)
+          const split = splitFiles(header, entry.value)
+          if (split === undefined) yield* Effect.logWarning("dropped a live tail whose bytes do not match its header").pipe(Effect.annotateLogs({ cameraId }))
+          return split
+        }).pipe(Effect.catch(couldNotRead(cameraId)))
       const take = (cameraId: string) =>
         Effect.gen(function*() {
           const entry = yield* Effect.tryPromise(() => kv.get(key(cameraId)))
           if (entry === null || entry.operation !== "PUT") return undefined
           // Deleted against the revision read: a tail saved meanwhile by a newer leaver stays.
           yield* Effect.tryPromise(() => kv.delete(key(cameraId), { previousSeq: entry.revision })).pipe(Effect.ignore)
-          const tail = decodeTail(entry.value)
-          if (tail === undefined) {
+          const stored = decodeStoredHeader(entry.string())
+          if (stored._tag === "Failure") {
             yield* Effect.logWarning("dropped a live tail that did not decode").pipe(Effect.annotateLogs({ cameraId }))
             return undefined
           }
-          return tail.header.cameraId === cameraId && Date.now() - tail.header.savedAt <= freshMs ? tail : undefined
-        }).pipe(
-          Effect.catch((error) =>
-            Effect.as(
-              Effect.logWarning("could not read the camera's live tail").pipe(Effect.annotateLogs({ cameraId, error: String(error) })),
-              undefined
-            )
-          )
-        )
+          const { filesRevision, header } = stored.value
+          if (header.cameraId !== cameraId || Date.now() - header.savedAt > freshMs) return undefined
+          return { header, files: files(cameraId, header, filesRevision) } satisfies TakenTail
+        }).pipe(Effect.catch(couldNotRead(cameraId)))
       return LiveHandover.of({ maxBytes, save, take })
     })
   )

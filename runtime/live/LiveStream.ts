@@ -4,17 +4,18 @@
  * deletion of chunks that left it (after a grace window, so a player that
  * loaded the previous playlist still gets its segments). Chunk numbering and
  * discontinuities carry across ffmpeg runs, and across nodes when the
- * camera moves (`tail` on the old owner, `seed` on the new one). Scoped:
+ * camera moves (`tail` on the old owner, `expectTail` and `seed` on the new
+ * one). Scoped:
  * closing it removes the directory. Finished chunks are also published, for
  * consumers such as the recorder.
  */
-import { Effect, Option, PubSub, Ref } from "effect"
+import { Deferred, Effect, Exit, Option, PubSub, Ref } from "effect"
 import type { Scope } from "effect/Scope"
 import * as fsSync from "node:fs"
 import * as path from "node:path"
 import * as LivePlaylist from "../../protocols/hls/LivePlaylist.ts"
 import { chunkFilePattern } from "../ffmpeg/IngestProcess.ts"
-import type { LiveTail, TailChunk } from "./LiveHandover.ts"
+import type { LiveTail, TailChunk, TailHeader } from "./LiveHandover.ts"
 
 export interface LiveChunk extends LivePlaylist.LiveSegment {
   readonly path: string
@@ -52,13 +53,25 @@ export interface LiveStream {
    */
   readonly tail: (cameraId: string, nodeId: string, maxBytes: number) => Effect.Effect<LiveTail | undefined>
   /**
+   * A predecessor's tail is on its way (its header came first): numbering
+   * goes on from the tail's last chunk at once, so ffmpeg can start, and
+   * this stream's first chunk is not listed before `seed` (for at most
+   * `tailWaitMs`). False, and nothing changes, once the stream has run.
+   */
+  readonly expectTail: (header: TailHeader) => Effect.Effect<boolean>
+  /**
    * Starts an empty stream with a predecessor's tail: its chunks are listed
    * as they were (numbers, media times), and this node's first chunk follows
    * them after a discontinuity. They are not published: the predecessor's
-   * recorder had them. Ignored once this stream has chunks of its own.
+   * recorder had them. Ignored once this stream has chunks of its own, or
+   * has run without expecting the tail; `undefined` (the bytes are lost)
+   * lists nothing and ends the wait.
    */
-  readonly seed: (tail: LiveTail) => Effect.Effect<void>
+  readonly seed: (tail: LiveTail | undefined) => Effect.Effect<void>
 }
+
+/** The longest a stream's first chunk waits for an expected tail to be listed before it. */
+export const tailWaitMs = 3_000
 
 interface State {
   readonly playlist: LivePlaylist.LivePlaylist
@@ -67,6 +80,21 @@ interface State {
   readonly nextNumber: number
   readonly runs: number
   readonly discontinuityPending: boolean
+  /** A predecessor's tail announced by `expectTail` and not seeded yet. */
+  readonly tailExpected: boolean
+}
+
+/** The tail's chunks a stream would list: names it would serve, numbers that go up (indexes into `chunks`). */
+const usableChunks = (chunks: ReadonlyArray<TailChunk>): Array<number> => {
+  const usable: Array<number> = []
+  let last: number | undefined
+  chunks.forEach((chunk, i) => {
+    // Only chunk names this stream would serve (a tail never writes outside its directory), in order.
+    if (!chunkFilePattern.test(chunk.uri) || (last !== undefined && chunk.sequence <= last)) return
+    last = chunk.sequence
+    usable.push(i)
+  })
+  return usable
 }
 
 /**
@@ -120,8 +148,11 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
       grace: [],
       nextNumber: firstNumber(),
       runs: 0,
-      discontinuityPending: false
+      discontinuityPending: false,
+      tailExpected: false
     })
+    // Open while an expected tail has not been seeded: the first chunk of this stream's own waits.
+    let tailGate: Deferred.Deferred<void> | undefined
 
     // Every run's first chunk carries a discontinuity, the first run's too: a player that followed
     // the camera from its previous owner (or an earlier ffmpeg) gets timestamps that start over.
@@ -132,6 +163,11 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
 
     const chunkFinished = (file: string, durationSeconds: number) =>
       Effect.gen(function*() {
+        if (tailGate !== undefined) {
+          // Once: a tail that has not come by then is given up (a late seed finds this chunk listed).
+          yield* Deferred.await(tailGate).pipe(Effect.timeout(tailWaitMs), Effect.ignore)
+          tailGate = undefined
+        }
         const match = /^seg_(\d+)\.ts$/.exec(file)
         if (match === null) return undefined
         const filePath = path.join(options.dir, file)
@@ -231,24 +267,33 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
         return tail
       })
 
-    const seed = (given: LiveTail) =>
+    const expectTail = (header: TailHeader) =>
+      Ref.modify(state, (s): [boolean, State] => {
+        const usable = usableChunks(header.chunks)
+        if (s.runs > 0 || s.playlist.segments.length > 0 || usable.length === 0) return [false, s]
+        tailGate = Deferred.makeUnsafe<void>()
+        return [true, { ...s, tailExpected: true, nextNumber: header.chunks[usable.at(-1)!]!.sequence + 1 }]
+      })
+
+    const seed = (given: LiveTail | undefined) =>
       Ref.update(state, (s) => {
-        if (s.playlist.segments.length > 0 || s.runs > 0) return s
-        let playlist: LivePlaylist.LivePlaylist = { ...s.playlist, discontinuitySequence: given.header.discontinuitySequence }
-        let last: number | undefined
-        given.header.chunks.forEach((chunk, i) => {
-          // Only chunk names this stream would serve (a tail never writes outside its directory), in order.
-          if (!chunkFilePattern.test(chunk.uri) || (last !== undefined && chunk.sequence <= last)) return
-          // Synchronous: a few hundred kilobytes into the page cache, once per move, on the way to
-          // starting ffmpeg; the thread pool may be queued behind other cameras' file work.
+        if (given === undefined || s.playlist.segments.length > 0 || (s.runs > 0 && !s.tailExpected)) {
+          return { ...s, tailExpected: false }
+        }
+        // All or nothing: the numbering expectTail set goes on from the tail's last chunk.
+        const usable = usableChunks(given.header.chunks)
+        const segments: Array<LiveChunk> = []
+        for (const i of usable) {
+          const chunk = given.header.chunks[i]!
+          // Synchronous: a few hundred kilobytes into the page cache, once per move, while ffmpeg
+          // starts; the thread pool may be queued behind other cameras' file work.
           const filePath = path.join(options.dir, chunk.uri)
           try {
             fsSync.writeFileSync(filePath, given.files[i]!)
           } catch {
-            return
+            return { ...s, tailExpected: false }
           }
-          last = chunk.sequence
-          const segment: LiveChunk = {
+          segments.push({
             sequence: chunk.sequence,
             uri: chunk.uri,
             path: filePath,
@@ -256,12 +301,17 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
             discontinuity: chunk.discontinuity,
             programDateTime: new Date(chunk.programDateTime),
             bytes: chunk.bytes
-          }
-          playlist = LivePlaylist.append(playlist, segment).playlist
-        })
+          })
+        }
+        if (segments.length === 0) return { ...s, tailExpected: false }
+        let playlist: LivePlaylist.LivePlaylist = { ...s.playlist, discontinuitySequence: given.header.discontinuitySequence }
+        for (const segment of segments) playlist = LivePlaylist.append(playlist, segment).playlist
         // Numbering goes on from the predecessor's: a player sees one media sequence across the move.
-        return last === undefined ? s : { ...s, playlist, nextNumber: last + 1 }
-      })
+        return { ...s, playlist, tailExpected: false, nextNumber: segments.at(-1)!.sequence + 1 }
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        if (tailGate !== undefined) Deferred.doneUnsafe(tailGate, Exit.void)
+        tailGate = undefined
+      })))
 
-    return { dir: options.dir, beginRun, chunkFinished, playlist, newest, chunks, onChunk, resolve, tail, seed }
+    return { dir: options.dir, beginRun, chunkFinished, playlist, newest, chunks, onChunk, resolve, tail, expectTail, seed }
   })
