@@ -190,9 +190,11 @@ export const CameraLayer = Camera.toLayer(
           yield* Effect.forkScoped(Effect.gen(function*() {
             const files = yield* taken.files
             yield* live.seed(files === undefined ? undefined : { header: taken.header, files })
-            yield* Effect.logInfo("went on from the previous owner's live tail").pipe(
-              Effect.annotateLogs({ from: taken.header.nodeId, chunks: files === undefined ? 0 : files.length })
-            )
+            yield* (files === undefined
+              ? Effect.logWarning("the previous owner's live tail did not come; the live stream starts anew")
+              : Effect.logInfo("went on from the previous owner's live tail")).pipe(
+                Effect.annotateLogs({ from: taken.header.nodeId, chunks: files?.length ?? 0 })
+              )
           }))
         }
         yield* registry.register(cameraId, live)

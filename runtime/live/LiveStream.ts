@@ -80,8 +80,6 @@ interface State {
   readonly nextNumber: number
   readonly runs: number
   readonly discontinuityPending: boolean
-  /** A predecessor's tail announced by `expectTail` and not seeded yet. */
-  readonly tailExpected: boolean
 }
 
 /** The tail's chunks a stream would list: names it would serve, numbers that go up (indexes into `chunks`). */
@@ -148,10 +146,10 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
       grace: [],
       nextNumber: firstNumber(),
       runs: 0,
-      discontinuityPending: false,
-      tailExpected: false
+      discontinuityPending: false
     })
-    // Open while an expected tail has not been seeded: the first chunk of this stream's own waits.
+    // Set from `expectTail` until the tail is seeded (or the first own chunk gave up waiting for it):
+    // the first chunk of this stream's own waits on it.
     let tailGate: Deferred.Deferred<void> | undefined
 
     // Every run's first chunk carries a discontinuity, the first run's too: a player that followed
@@ -272,14 +270,12 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
         const usable = usableChunks(header.chunks)
         if (s.runs > 0 || s.playlist.segments.length > 0 || usable.length === 0) return [false, s]
         tailGate = Deferred.makeUnsafe<void>()
-        return [true, { ...s, tailExpected: true, nextNumber: header.chunks[usable.at(-1)!]!.sequence + 1 }]
+        return [true, { ...s, nextNumber: header.chunks[usable.at(-1)!]!.sequence + 1 }]
       })
 
     const seed = (given: LiveTail | undefined) =>
       Ref.update(state, (s) => {
-        if (given === undefined || s.playlist.segments.length > 0 || (s.runs > 0 && !s.tailExpected)) {
-          return { ...s, tailExpected: false }
-        }
+        if (given === undefined || s.playlist.segments.length > 0 || (s.runs > 0 && tailGate === undefined)) return s
         // All or nothing: the numbering expectTail set goes on from the tail's last chunk.
         const usable = usableChunks(given.header.chunks)
         const segments: Array<LiveChunk> = []
@@ -291,7 +287,7 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
           try {
             fsSync.writeFileSync(filePath, given.files[i]!)
           } catch {
-            return { ...s, tailExpected: false }
+            return s
           }
           segments.push({
             sequence: chunk.sequence,
@@ -303,11 +299,11 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
             bytes: chunk.bytes
           })
         }
-        if (segments.length === 0) return { ...s, tailExpected: false }
+        if (segments.length === 0) return s
         let playlist: LivePlaylist.LivePlaylist = { ...s.playlist, discontinuitySequence: given.header.discontinuitySequence }
         for (const segment of segments) playlist = LivePlaylist.append(playlist, segment).playlist
         // Numbering goes on from the predecessor's: a player sees one media sequence across the move.
-        return { ...s, playlist, tailExpected: false, nextNumber: segments.at(-1)!.sequence + 1 }
+        return { ...s, playlist, nextNumber: segments.at(-1)!.sequence + 1 }
       }).pipe(Effect.ensuring(Effect.sync(() => {
         if (tailGate !== undefined) Deferred.doneUnsafe(tailGate, Exit.void)
         tailGate = undefined
