@@ -20,6 +20,7 @@ import { CameraStatusChanged, EventBus } from "../runtime/events/EventBus.ts"
 import { PipelineSettings } from "../runtime/ffmpeg/PipelineSettings.ts"
 import * as Pipeline from "../runtime/ffmpeg/Pipeline.ts"
 import type { SpawnPacer } from "../runtime/ffmpeg/SpawnPacer.ts"
+import type { WarmFfmpeg } from "../runtime/ffmpeg/WarmFfmpeg.ts"
 import type { StreamInfo } from "../runtime/ffmpeg/StderrLog.ts"
 import { LiveHandover } from "../runtime/live/LiveHandover.ts"
 import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
@@ -102,7 +103,7 @@ export const CameraLayer = Camera.toLayer(
     const handover = yield* LiveHandover
     const entityScope = yield* Effect.scope
     const pipelineContext = yield* Effect.context<
-      ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics
+      ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics | WarmFfmpeg
     >()
     const keepAliveContext = yield* Effect.context<Entity.CurrentAddress | Sharding.Sharding>()
     const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provideContext(keepAliveContext))

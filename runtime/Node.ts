@@ -25,6 +25,7 @@ import { NodeConfig, type NodeConfigShape } from "./config/NodeConfig.ts"
 import { NodeId } from "./config/NodeId.ts"
 import * as Database from "./database/Database.ts"
 import { SpawnPacer } from "./ffmpeg/SpawnPacer.ts"
+import { WarmFfmpeg } from "./ffmpeg/WarmFfmpeg.ts"
 import { Readiness } from "./health/Readiness.ts"
 import * as HttpServer from "./http/HttpServer.ts"
 import * as LiveRoutes from "./http/LiveRoutes.ts"
@@ -66,13 +67,12 @@ const foundation = (config: NodeConfigShape) => {
 /** What camera actors use on this node: the registry, ffmpeg, the live streams, events, metrics. */
 const cameraServices = Layer.mergeAll(
   CameraStore.layer,
-  NodeServices.layer,
-  SpawnPacer.layer,
   LiveRegistry.layer,
   ClusterMode.eventBus,
   ClusterMode.liveHandover,
-  CameraMetrics.layer
-)
+  CameraMetrics.layer,
+  WarmFfmpeg.layer
+).pipe(Layer.provideMerge(Layer.mergeAll(NodeServices.layer, SpawnPacer.layer)))
 
 /** Recordings go to S3 when `VMS_S3_ENDPOINT` is set, to `<data>/recordings` otherwise. */
 const segmentStore = Layer.unwrap(

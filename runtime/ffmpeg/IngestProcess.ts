@@ -7,9 +7,11 @@
  * the camera sees one session whatever runs on top.
  *
  * The process is a scoped resource in its own process group: closing the
- * scope sends SIGTERM to the group, then SIGKILL after a second.
+ * scope sends SIGTERM to the group, then SIGKILL after a second. When the
+ * node keeps waiting ffmpegs (WarmFfmpeg), a run takes one of those, already
+ * started, instead of spawning a new one.
  */
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Option, Stream } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { Scope } from "effect/Scope"
@@ -18,6 +20,8 @@ import * as os from "node:os"
 import { StringDecoder } from "node:string_decoder"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
+import { ffmpegNiceness } from "./SpawnPacer.ts"
+import { WarmFfmpeg } from "./WarmFfmpeg.ts"
 
 export interface IngestRunOptions {
   readonly ffmpegPath: string
@@ -53,9 +57,6 @@ const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => fs.exis
 
 const command = (ffmpegPath: string, args: ReadonlyArray<string>): readonly [string, ReadonlyArray<string>] =>
   setpriv === undefined ? [ffmpegPath, args] : [setpriv, ["--pdeathsig", "KILL", "--", ffmpegPath, ...args]]
-
-/** ffmpeg's scheduling priority (nice): the node's own work comes first. */
-export const ffmpegNiceness = 10
 
 /** Chunk files are named `seg_<number>.ts`; nothing else is ever served. */
 export const chunkFilePattern = /^seg_(\d{1,12})\.ts$/
@@ -133,25 +134,28 @@ export const run = (
 ): Effect.Effect<IngestExit, PlatformError, Scope | ChildProcessSpawner.ChildProcessSpawner> =>
   Effect.gen(function*() {
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const [file, args] = command(options.ffmpegPath, ingestArgs(options))
-    const handle = yield* spawner.spawn(
-      ChildProcess.make(file, args, {
-        cwd: options.dir,
-        stdin: "ignore",
-        additionalFds: { fd3: { type: "output" } },
-        killSignal: "SIGTERM",
-        forceKillAfter: "1 second"
-      })
-    )
-
-    // Below the node: a burst of ffmpeg start-ups (each costs ~0.15 s of CPU here, loading its
-    // libraries) must not starve the node's lease renewals. Stream copy needs little CPU after.
-    yield* Effect.sync(() => {
+    const warm = yield* Effect.serviceOption(WarmFfmpeg)
+    // A waiting ffmpeg (libraries loaded, nice already set) when the node keeps some; else a new one.
+    const waiting = Option.isSome(warm) ? yield* warm.value.start(options.dir, ingestArgs(options)) : Option.none()
+    const handle = Option.isSome(waiting) ? waiting.value : yield* Effect.gen(function*() {
+      const [file, args] = command(options.ffmpegPath, ingestArgs(options))
+      const spawned = yield* spawner.spawn(
+        ChildProcess.make(file, args, {
+          cwd: options.dir,
+          stdin: "ignore",
+          additionalFds: { fd3: { type: "output" } },
+          killSignal: "SIGTERM",
+          forceKillAfter: "1 second"
+        })
+      )
+      // Below the node: a burst of ffmpeg start-ups (each costs ~0.15 s of CPU here, loading its
+      // libraries) must not starve the node's lease renewals. Stream copy needs little CPU after.
       try {
-        os.setPriority(Number(handle.pid), ffmpegNiceness)
+        os.setPriority(Number(spawned.pid), ffmpegNiceness)
       } catch {
         // Gone already: its exit is reported below.
       }
+      return spawned
     })
 
     const parseProgress = makeProgressParser()

@@ -8,7 +8,7 @@
  * `error` with ffmpeg's last error line. Interrupting the fiber kills the
  * process group.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { LiveStream } from "../live/LiveStream.ts"
 import { CameraMetrics } from "../metrics/CameraMetrics.ts"
@@ -16,6 +16,7 @@ import { type BackoffPolicy, delayMs } from "./Backoff.ts"
 import * as IngestProcess from "./IngestProcess.ts"
 import { SpawnPacer } from "./SpawnPacer.ts"
 import type { StreamInfo } from "./StderrLog.ts"
+import { WarmFfmpeg } from "./WarmFfmpeg.ts"
 
 export type PipelineState = "connecting" | "online" | "offline" | "error"
 
@@ -87,8 +88,10 @@ export const run = (
     let failedRuns = 0
 
     yield* report.state("connecting", null)
+    const warm = yield* Effect.serviceOption(WarmFfmpeg)
     while (true) {
-      yield* pacer.pace
+      // A waiting ffmpeg costs next to nothing to start: only cold starts wait for a slot.
+      if (Option.isNone(warm) || (yield* warm.value.idle) === 0) yield* pacer.pace
       if (options.mayRun !== undefined && !options.mayRun()) {
         // Whoever runs the pipeline watches the same ownership and stops it; until then, no ffmpeg.
         yield* Effect.logWarning("camera not owned by this node now; not starting ffmpeg")

@@ -2,9 +2,13 @@
  * Staggers ffmpeg starts across the node: each caller gets the next slot
  * `interval` after the previous one, so 200 cameras starting together (node
  * start, a shard moving here, a network blip) spread their RTSP handshakes
- * and ffmpeg start-up cost instead of spawning at once.
+ * and ffmpeg start-up cost instead of spawning at once. Every ffmpeg also
+ * runs below the node's priority.
  */
 import { Context, Duration, Effect, Layer } from "effect"
+
+/** ffmpeg's scheduling priority (nice): the node's own work comes first. */
+export const ffmpegNiceness = 10
 
 export class SpawnPacer extends Context.Service<SpawnPacer, {
   /** Waits for this caller's slot. */
