@@ -5,7 +5,8 @@
  * holds, so a slow stop (a loaded machine) hands its shards over instead of
  * letting them lapse; `releaseAll` frees what is left. A survivor's
  * acquisition round that waits for such a leaver does not answer early with
- * part of its shards (Sharding would sleep a second before the next round).
+ * part of its shards (Sharding would sleep a second before the next round),
+ * and takes a shard as soon as the leaver announces its release.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option } from "effect"
@@ -100,5 +101,37 @@ describe("NatsRunnerStorage", () => {
       }
       assert.deepStrictEqual(answered?.map(String).sort(), shards.map(String), rounds.join(", "))
       assert.isBelow(Date.now() - start, 1_300 + 600, rounds.join(", "))
+    }).pipe(Effect.scoped))
+
+  it.live("a survivor takes a leaver's shard when the release is announced, not at its next read", () =>
+    Effect.gen(function*() {
+      const url = yield* natsUrl
+      const namespace = testNamespace()
+      // No read again within the leaver grace (2 s): only the announcement can end the wait early.
+      const slowReads = { ...timing, leaverPollMs: 60_000 }
+      const storageOf = (name: string) =>
+        Effect.gen(function*() {
+          const context = yield* Layer.build(Layer.mergeAll(
+            NatsClient.layer({ url, namespace, name }),
+            ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
+          ))
+          return (yield* NatsRunnerStorage.make(slowReads).pipe(Effect.provideContext(context))).storage
+        })
+      const leaver = yield* storageOf("leaver")
+      const survivor = yield* storageOf("survivor")
+      const leaverAddress = RunnerAddress.make("leaver", 4003)
+      const survivorAddress = RunnerAddress.make("survivor", 4004)
+      const shard = [ShardId.make("default", 5)]
+      yield* leaver.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+      yield* survivor.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+      assert.strictEqual((yield* leaver.acquire(leaverAddress, shard)).length, 1)
+      yield* leaver.refresh(leaverAddress, shard)
+      yield* leaver.unregister(leaverAddress)
+      const start = Date.now()
+      yield* Effect.forkScoped(Effect.andThen(Effect.sleep("300 millis"), leaver.release(leaverAddress, shard[0]!)))
+      const taken = yield* survivor.acquire(survivorAddress, shard)
+      assert.deepStrictEqual(taken.map(String), shard.map(String))
+      // Well before the grace ends (2 s), where a take that missed the announcement would read again.
+      assert.isBelow(Date.now() - start, 1_500)
     }).pipe(Effect.scoped))
 })

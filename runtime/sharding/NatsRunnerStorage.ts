@@ -76,7 +76,26 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
     /** This node's runner entries, rewritten on every refresh. */
     const registered = new Map<string, RunnerEntry>()
 
-    const book = makeLeaseBook({ shards, timing, metrics, isMember: (token) => members.has(token) })
+    // Releases are announced on a plain subject (nats-server 2.9 has no cheap way to watch only
+    // the deletes of a bucket whose every lease is rewritten twice a second).
+    const releasedSubject = `${nats.namespace}.shards.released`
+    const book = makeLeaseBook({
+      shards,
+      timing,
+      metrics,
+      isMember: (token) => members.has(token),
+      announceRelease: (shardId) => nats.connection.publish(releasedSubject, shardId)
+    })
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        nats.connection.subscribe(releasedSubject, {
+          callback: (error, message) => {
+            if (error === null) book.releasedElsewhere(message.string())
+          }
+        })
+      ),
+      (subscription) => Effect.sync(() => subscription.unsubscribe())
+    )
     const { leases } = book
 
     const writeRunner = (address: string, entry: RunnerEntry) =>
