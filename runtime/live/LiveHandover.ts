@@ -13,14 +13,18 @@
  * In cluster mode the tails live in a memory-backed NATS KV bucket whose
  * entries lapse after 30 s; a tail is deleted once taken and ignored once
  * older than `freshMs`, so a later move (or a crash) never replays old video.
- * A tail is two entries: the chunks' bytes (hundreds of kilobytes), then a
- * small header naming that entry's revision. The successor reads the header
- * first, so it can start ffmpeg (whose chunks are numbered on from the
- * tail's) while the bytes are still on their way.
+ * A tail is two entries: the chunks' bytes (hundreds of kilobytes) and a
+ * small header, both carrying the same random id. The successor reads the
+ * header first, so it can start ffmpeg (whose chunks are numbered on from the
+ * tail's) while the bytes are still on their way. Both are sent at once,
+ * bytes first: JetStream stores one connection's messages to a stream in the
+ * order sent, so a successor that sees the header finds the bytes (or later
+ * ones, with another id: then it lists nothing).
  * One node alone has nobody to hand over to: its layer saves nothing.
  */
 import type { KV } from "@nats-io/kv"
 import { Context, Effect, Layer, Schema } from "effect"
+import { randomBytes } from "node:crypto"
 import { NatsClient } from "../sharding/NatsClient.ts"
 import { keyToken } from "../sharding/ShardLeaseBook.ts"
 
@@ -55,8 +59,11 @@ export interface LiveTail {
 /** A tail older than this when its successor starts is old video, not a handover. */
 export const freshMs = 10_000
 
-/** The header entry: the tail's header and the revision of the entry holding its chunks' bytes. */
-const StoredHeader = Schema.Struct({ header: TailHeader, filesRevision: Schema.Int })
+/** A tail's id: 32 hex characters, the first bytes of its bytes entry. */
+const filesIdLength = 32
+
+/** The header entry: the tail's header and the id its bytes entry starts with. */
+const StoredHeader = Schema.Struct({ header: TailHeader, filesId: Schema.String })
 const decodeStoredHeader = Schema.decodeUnknownExit(Schema.fromJsonString(StoredHeader))
 
 /** The chunks' bytes, one after the other, as the bytes entry holds them. */
@@ -112,11 +119,17 @@ export class LiveHandover extends Context.Service<LiveHandover, {
       // A message must fit the server's max_payload (1 MB by default) with room for NATS headers.
       const maxBytes = Math.max(0, (nats.connection.info?.max_payload ?? 1_048_576) - 16_384)
       const key = (cameraId: string) => `tail.${keyToken(cameraId)}`
+      const encoder = new TextEncoder()
+      const decoder = new TextDecoder()
       const filesKey = (cameraId: string) => `tailfiles.${keyToken(cameraId)}`
       const save = (tail: LiveTail) =>
         Effect.tryPromise(async () => {
-          const filesRevision = await kv.put(filesKey(tail.header.cameraId), joinFiles(tail.files))
-          await kv.put(key(tail.header.cameraId), JSON.stringify({ header: tail.header, filesRevision }))
+          const filesId = randomBytes(filesIdLength / 2).toString("hex")
+          // Not one after the other: the leaver's shard (and so the successor's start) waits for both.
+          await Promise.all([
+            kv.put(filesKey(tail.header.cameraId), joinFiles([encoder.encode(filesId), ...tail.files])),
+            kv.put(key(tail.header.cameraId), JSON.stringify({ header: tail.header, filesId }))
+          ])
         }).pipe(
           Effect.tap(() =>
             Effect.logDebug("saved the camera's live tail for its successor").pipe(
@@ -134,13 +147,14 @@ export class LiveHandover extends Context.Service<LiveHandover, {
           Effect.logWarning("could not read the camera's live tail").pipe(Effect.annotateLogs({ cameraId, error: String(error) })),
           undefined
         )
-      const files = (cameraId: string, header: TailHeader, filesRevision: number) =>
+      const files = (cameraId: string, header: TailHeader, filesId: string) =>
         Effect.gen(function*() {
           const entry = yield* Effect.tryPromise(() => kv.get(filesKey(cameraId)))
           // Another leaver's bytes (a later save) or none: the header's chunks are not there.
-          if (entry === null || entry.operation !== "PUT" || entry.revision !== filesRevision) return undefined
+          if (entry === null || entry.operation !== "PUT") return undefined
+          if (decoder.decode(entry.value.subarray(0, filesIdLength)) !== filesId) return undefined
           yield* Effect.tryPromise(() => kv.delete(filesKey(cameraId), { previousSeq: entry.revision })).pipe(Effect.ignore)
-          const split = splitFiles(header, entry.value)
+          const split = splitFiles(header, entry.value.subarray(filesIdLength))
           if (split === undefined) yield* Effect.logWarning("dropped a live tail whose bytes do not match its header").pipe(Effect.annotateLogs({ cameraId }))
           return split
         }).pipe(Effect.catch(couldNotRead(cameraId)))
@@ -155,9 +169,9 @@ export class LiveHandover extends Context.Service<LiveHandover, {
             yield* Effect.logWarning("dropped a live tail that did not decode").pipe(Effect.annotateLogs({ cameraId }))
             return undefined
           }
-          const { filesRevision, header } = stored.value
+          const { filesId, header } = stored.value
           if (header.cameraId !== cameraId || Date.now() - header.savedAt > freshMs) return undefined
-          return { header, files: files(cameraId, header, filesRevision) } satisfies TakenTail
+          return { header, files: files(cameraId, header, filesId) } satisfies TakenTail
         }).pipe(Effect.catch(couldNotRead(cameraId)))
       return LiveHandover.of({ maxBytes, save, take })
     })
