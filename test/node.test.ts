@@ -10,6 +10,7 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import WebSocket from "ws"
 import { requireBinary } from "./support/Binaries.ts"
 import { eventually } from "./support/Eventually.ts"
 import { processesMentioning, spawnNpmStart, spawnVms } from "./support/NodeProcess.ts"
@@ -124,7 +125,7 @@ describe("vms start on embedded defaults", () => {
       }
     }))
 
-  it.live("restarts on the same data after SIGKILL, and stops on SIGTERM", () =>
+  it.live("restarts on the same data after SIGKILL, and stops on SIGTERM within 5 s with an event subscriber connected", () =>
     Effect.gen(function*() {
       const dataDir = yield* tempDir("restart")
       const first = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
@@ -135,9 +136,19 @@ describe("vms start on embedded defaults", () => {
       assert.isNotEmpty(yield* processesMentioning(path.join(dataDir, "postgres")))
 
       const second = yield* spawnVms(["start", "--data-dir", dataDir, "--http-port", "0"])
-      yield* waitReady(yield* second.httpUrl, 20_000)
+      const baseUrl = yield* second.httpUrl
+      yield* waitReady(baseUrl, 20_000)
+      // A browser or client subscribed to events: told the server is going away, and no reason to
+      // wait (the node took 20 s to stop with one connected).
+      const subscriber = new WebSocket(`${baseUrl.replace("http", "ws")}/ws`)
+      const closed = new Promise<number>((resolve) => subscriber.once("close", (code) => resolve(code)))
+      yield* Effect.promise(() => new Promise<void>((resolve, reject) => {
+        subscriber.once("open", () => resolve())
+        subscriber.once("error", reject)
+      }))
       second.child.kill("SIGTERM")
       assert.strictEqual(yield* second.exited.pipe(Effect.timeout("5 seconds")), 0, second.output())
+      assert.strictEqual(yield* Effect.promise(() => closed), 1001)
       assert.deepStrictEqual(yield* processesMentioning(dataDir), [])
     }))
 })

@@ -9,7 +9,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { NetAddress } from "effect/net"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import { CorkedWebSocket } from "../net/CorkedWebSocket.ts"
 import * as OpsRoutes from "./OpsRoutes.ts"
@@ -27,13 +27,23 @@ const serveRouter = Layer.unwrap(
   Effect.map(HttpRouter.HttpRouter, (router) => HttpServer.serve(router.asHttpEffect()))
 )
 
-/** Serves the router; provides it (and the server) to the route layers composed on top. */
+/**
+ * Serves the router; provides it (and the server) to the route layers
+ * composed on top. Stopping, it first closes the WebSocket connections
+ * (event subscribers, RPC clients), then stops serving.
+ */
 export const layer = Layer.unwrap(
   Effect.gen(function*() {
     const config = yield* NodeConfig
-    return Layer.mergeAll(serveRouter, OpsRoutes.layer, listenLog).pipe(
+    let server: Server | undefined
+    const create = () => (server = createServer())
+    // Built after (so closed before) the serving that waits for every connection to end.
+    const closeWebSockets = Layer.effectDiscard(Effect.addFinalizer(() =>
+      Effect.promise(() => server === undefined ? Promise.resolve() : CorkedWebSocket.closeAll(server, 1_000))
+    ))
+    return Layer.mergeAll(closeWebSockets.pipe(Layer.provideMerge(serveRouter)), OpsRoutes.layer, listenLog).pipe(
       Layer.provideMerge(HttpRouter.layer),
-      Layer.provideMerge(NodeHttpServer.layer(createServer, {
+      Layer.provideMerge(NodeHttpServer.layer(create, {
         port: config.httpPort,
         host: config.httpHost,
         // WebSocket answers produced in one turn leave in one TCP write.
