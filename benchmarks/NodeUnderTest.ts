@@ -181,6 +181,8 @@ export interface NodeProcess {
   readonly logLines: () => ReadonlyArray<string>
   /** SIGINT (the node stops its cameras and their ffmpegs), then waits for the exit. */
   readonly stop: Effect.Effect<NodeStopped>
+  /** The same with another signal: SIGTERM, as an orchestrator stops a node (it hands its cameras over). */
+  readonly stopWith: (signal: "SIGINT" | "SIGTERM") => Effect.Effect<NodeStopped>
 }
 
 /** ffmpeg processes whose working directory lies under `dir` (a camera's live dir is its cwd). */
@@ -259,14 +261,14 @@ export const startNode = Effect.fn("NodeUnderTest.startNode")(function*(options:
     duration: `${options.readyTimeoutSeconds} seconds`,
     orElse: () => Effect.fail(new NodeUnderTestError({ reason: `the node was not ready within ${options.readyTimeoutSeconds} s:\n${tail()}` }))
   }))
-  const stop = Effect.gen(function*() {
+  const stopWith = (signal: "SIGINT" | "SIGTERM") => Effect.gen(function*() {
     const start = Date.now()
-    yield* handle.kill({ killSignal: "SIGINT", forceKillAfter: "20 seconds" }).pipe(Effect.ignore)
+    yield* handle.kill({ killSignal: signal, forceKillAfter: "20 seconds" }).pipe(Effect.ignore)
     const exitCode = yield* handle.exitCode.pipe(
       Effect.map((code): number | string => Number(code)),
       Effect.catch((error) => Effect.succeed(error.message))
     )
     return { exitCode, stopSeconds: (Date.now() - start) / 1000, ffmpegsLeft: yield* ffmpegsUnder(options.dataDir) }
   })
-  return { pid: handle.pid as number, baseUrl, logLines: () => lines, stop } satisfies NodeProcess
+  return { pid: handle.pid as number, baseUrl, logLines: () => lines, stop: stopWith("SIGINT"), stopWith } satisfies NodeProcess
 })

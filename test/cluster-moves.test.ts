@@ -9,7 +9,7 @@ import { Effect, Fiber } from "effect"
 import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
 import { addCamera, allOnline, doublePulled, ingestFfmpegs, startNode, statusEvents } from "./support/Cluster.ts"
 import { eventually } from "./support/Eventually.ts"
-import { chunkCadenceMs, interruption, watchLive } from "./support/LiveTimeline.ts"
+import { chunkCadenceMs, interruption, watchLive } from "../benchmarks/LiveTimeline.ts"
 import { natsUrl, testNamespace } from "./support/Nats.ts"
 import { testDatabaseUrl } from "./support/TestDatabase.ts"
 

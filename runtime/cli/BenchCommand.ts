@@ -6,6 +6,7 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runApiBench } from "../../benchmarks/ApiBench.ts"
 import { runFailoverBench } from "../../benchmarks/FailoverBench.ts"
+import { runHandoverBench } from "../../benchmarks/HandoverBench.ts"
 import { runIngestBench } from "../../benchmarks/IngestBench.ts"
 import { runPlaybackBench } from "../../benchmarks/PlaybackBench.ts"
 import { runQuotaBench } from "../../benchmarks/QuotaBench.ts"
@@ -13,14 +14,14 @@ import { runSimulatorBench } from "../../benchmarks/SimulatorBench.ts"
 import * as Logging from "../logging/Logging.ts"
 import { configFlags, decodeConfig } from "./ConfigFlags.ts"
 
-const scenarios = ["simulator", "ingest", "rpc", "events", "failover", "playback", "quota"] as const
+const scenarios = ["simulator", "ingest", "rpc", "events", "failover", "handover", "playback", "quota"] as const
 
 export const benchCommand = Command.make(
   "bench",
   {
     scenario: Argument.Literals("scenario", scenarios).pipe(Argument.withDescription(`one of: ${scenarios.join(", ")}`)),
     cameras: Flag.Int("cameras").pipe(
-      Flag.withDescription("number of camera streams (default: simulator and ingest 100, failover 30)"),
+      Flag.withDescription("number of camera streams (default: simulator and ingest 100, failover and handover 30)"),
       Flag.optional
     ),
     duration: Flag.Int("duration").pipe(
@@ -37,6 +38,7 @@ export const benchCommand = Command.make(
       Flag.optional
     ),
     kills: Flag.Int("kills").pipe(Flag.withDescription("failover: nodes killed, one after another (default 10)"), Flag.withDefault(10)),
+    stops: Flag.Int("stops").pipe(Flag.withDescription("handover: nodes stopped with SIGTERM, one after another (default 10)"), Flag.withDefault(10)),
     resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("where results are written (default benchmarks/results)"), Flag.withDefault("benchmarks/results")),
     dataDir: configFlags.dataDir,
     ffmpegPath: configFlags.ffmpegPath
@@ -62,6 +64,14 @@ export const benchCommand = Command.make(
           return yield* runFailoverBench({
             ...Option.match(flags.cameras, { onNone: () => ({}), onSome: (cameras) => ({ cameras }) }),
             kills: flags.kills,
+            dataDir: config.dataDir,
+            ffmpegPath: config.ffmpegPath,
+            resultsDir: flags.resultsDir
+          }).pipe(Effect.scoped, Effect.asVoid, Effect.provide(logging))
+        case "handover":
+          return yield* runHandoverBench({
+            ...Option.match(flags.cameras, { onNone: () => ({}), onSome: (cameras) => ({ cameras }) }),
+            stops: flags.stops,
             dataDir: config.dataDir,
             ffmpegPath: config.ffmpegPath,
             resultsDir: flags.resultsDir
@@ -100,6 +110,7 @@ export const benchCommand = Command.make(
   Command.withExamples([
     { command: "vms bench simulator --cameras 100", description: "simulator CPU and memory per stream" },
     { command: "vms bench failover --kills 10", description: "time from killing a node to its cameras online on the survivors" },
+    { command: "vms bench handover --stops 10", description: "live interruption of the cameras of a node stopped with SIGTERM" },
     { command: "vms bench ingest --cameras 50", description: "node and ffmpeg cost per live camera, stalled streams, snapshot latency" },
     { command: "vms bench rpc", description: "get_camera_status latency at 64 concurrent calls, typed /rpc and JSON-RPC /ws" },
     { command: "vms bench events --clients 1000", description: "status event fan-out latency to 1,000 WebSocket clients" },

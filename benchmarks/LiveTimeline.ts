@@ -18,10 +18,16 @@
  *
  * The new owner's own first chunk is told by its `#EXT-X-DISCONTINUITY`
  * (every ffmpeg run's first chunk carries one); the chunks of a handed-over
- * tail carry the names, times and flags the old owner gave them.
+ * tail carry the names, times and flags the old owner gave them. Used by the
+ * cluster tests and by `vms bench handover`.
  */
 import { Effect, Fiber, type Scope } from "effect"
-import type { ClusterNode } from "./Cluster.ts"
+
+/** A node whose live playlists are watched: its id (as in the status events) and its HTTP base URL. */
+export interface LiveNode {
+  readonly id: string
+  readonly baseUrl: string
+}
 
 export interface SeenChunk {
   readonly nodeId: string
@@ -63,14 +69,14 @@ const parsePlaylist = (body: string) => {
 
 /** Polls every camera's playlist on every node every `pollMs` until stopped (or the scope closes). */
 export const watchLive = (
-  nodes: ReadonlyArray<ClusterNode>,
+  nodes: ReadonlyArray<LiveNode>,
   cameraIds: ReadonlyArray<string>,
   pollMs = 50
 ): Effect.Effect<LiveTimeline, never, Scope.Scope> =>
   Effect.gen(function*() {
     const seen = new Map<string, Array<SeenChunk>>(cameraIds.map((id) => [id, []]))
     const known = new Set<string>()
-    const pollOne = (node: ClusterNode, cameraId: string, initial: boolean) =>
+    const pollOne = (node: LiveNode, cameraId: string, initial: boolean) =>
       Effect.promise(async () => {
         const body = await fetch(`${node.baseUrl}/live/${cameraId}/index.m3u8`, { headers: { "x-vms-forwarded": "test" } })
           .then((r) => r.status === 200 ? r.text() : "")
@@ -83,7 +89,7 @@ export const watchLive = (
           seen.get(cameraId)!.push({ nodeId: node.id, ...chunk, seenAt: now, initial })
         }
       })
-    const loop = (node: ClusterNode, cameraId: string) =>
+    const loop = (node: LiveNode, cameraId: string) =>
       Effect.andThen(
         pollOne(node, cameraId, true),
         Effect.forever(Effect.andThen(Effect.sleep(pollMs), pollOne(node, cameraId, false)))
