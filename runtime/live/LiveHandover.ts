@@ -23,7 +23,7 @@
  * One node alone has nobody to hand over to: its layer saves nothing.
  */
 import type { KV } from "@nats-io/kv"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema, Semaphore } from "effect"
 import { randomBytes } from "node:crypto"
 import { NatsClient } from "../sharding/NatsClient.ts"
 import { keyToken } from "../sharding/ShardLeaseBook.ts"
@@ -147,9 +147,13 @@ export class LiveHandover extends Context.Service<LiveHandover, {
           Effect.logWarning("could not read the camera's live tail").pipe(Effect.annotateLogs({ cameraId, error: String(error) })),
           undefined
         )
+      // One tail's bytes on their way at a time: a dozen cameras moving here at once fetched ~9 MB
+      // together, and the small headers the next cameras wait for (to start their ffmpeg) queued
+      // behind them on the connection for up to 0.6 s.
+      const oneAtATime = yield* Semaphore.make(1)
       const files = (cameraId: string, header: TailHeader, filesId: string) =>
         Effect.gen(function*() {
-          const entry = yield* Effect.tryPromise(() => kv.get(filesKey(cameraId)))
+          const entry = yield* oneAtATime.withPermits(1)(Effect.tryPromise(() => kv.get(filesKey(cameraId))))
           // Another leaver's bytes (a later save) or none: the header's chunks are not there.
           if (entry === null || entry.operation !== "PUT") return undefined
           if (decoder.decode(entry.value.subarray(0, filesIdLength)) !== filesId) return undefined
