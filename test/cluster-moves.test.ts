@@ -81,10 +81,10 @@ describe("cluster moves", () => {
       yield* Effect.logInfo("handover").pipe(Effect.annotateLogs(figures))
       // Every successor went on from the leaver's last chunks (its playlist lists them before its own).
       for (const move of moves) assert.isAbove(move.tailChunks, 0, JSON.stringify(move))
-      // A guard against regressions, not the target: issue 4 asks for ≤ 2 s; the 2-core VMs this runs on
-      // gave media gaps of 0.65-2.2 s (p50 1.35 s over 90 moves, 2026-12-05) and, on a slower one,
-      // 1.0-3.0 s (p50 1.9 s over 56 moves, 2026-12-06); the distribution is in the log line above
-      // and in the issue's notes.
+      // A guard against regressions, not the target (issue 4 asks for ≤ 2 s): `vms bench handover`
+      // measures that, over many stops (benchmarks/results/handover*.md; with 12 cameras on the 2-core
+      // VM of 2026-12-07, p50 0.99 s, max 1.65 s over 49 moves). The guard leaves room for CI's test
+      // files running beside this one; the distribution of each run is in the log line above.
       assert.isAtMost(Math.max(...moves.map((m) => m.mediaGapMs)), 4_000, JSON.stringify(figures))
       assert.isAtMost(Math.max(...back), 6_000, JSON.stringify(figures))
 
