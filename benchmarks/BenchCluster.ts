@@ -21,6 +21,21 @@ export class BenchClusterError extends Schema.TaggedError<BenchClusterError>()("
   }
 }
 
+/**
+ * The options every cluster benchmark takes besides its own: where the clip
+ * and results go, ffmpeg, the NATS and Redis the nodes share, and the Node
+ * binary that runs them.
+ */
+export const clusterBenchFields = {
+  cameras: Schema.Int.check(Schema.isBetween({ minimum: 3, maximum: 300 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(30))),
+  dataDir: Schema.String,
+  ffmpegPath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed("ffmpeg"))),
+  resultsDir: Schema.String,
+  natsUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_NATS_URL ?? "nats://127.0.0.1:4222"))),
+  redisUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_REDIS_URL ?? "redis://127.0.0.1:6379"))),
+  nodePath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.execPath)))
+}
+
 export interface StatusEvent {
   readonly cameraId: string
   readonly status: string

@@ -22,6 +22,17 @@ export const machineFacts = (ffmpeg: string) => ({
   kernel: Os.release()
 })
 
+/** The "Machine" section of a report page. */
+export const machineSection = (machine: ReturnType<typeof machineFacts>, startedAt: string): Array<string> => [
+  "## Machine",
+  "",
+  `- ${machine.cores} cores (${machine.cpuModel}), Linux ${machine.kernel}`,
+  `- Node ${machine.node}`,
+  `- ${machine.ffmpeg}`,
+  `- run started ${startedAt}`,
+  ""
+]
+
 export const clipFacts = (clip: TestClip) => ({
   width: clip.width,
   height: clip.height,

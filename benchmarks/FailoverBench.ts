@@ -9,20 +9,14 @@
  * rebalance before the next kill. Writes `failover.json` and `failover.md`.
  */
 import { DateTime, Effect, FileSystem, Path, Schema } from "effect"
-import { startBenchCluster } from "./BenchCluster.ts"
+import { clusterBenchFields, startBenchCluster } from "./BenchCluster.ts"
 import { machineFacts } from "./BenchMachine.ts"
 import { type FailoverResults, type FailoverRun, toMarkdown } from "./FailoverBenchReport.ts"
 import { percentile } from "./Stats.ts"
 
 export class FailoverBenchOptions extends Schema.Class<FailoverBenchOptions>("vms/benchmarks/FailoverBenchOptions")({
-  cameras: Schema.Int.check(Schema.isBetween({ minimum: 3, maximum: 300 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(30))),
-  kills: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(10))),
-  dataDir: Schema.String,
-  ffmpegPath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed("ffmpeg"))),
-  resultsDir: Schema.String,
-  natsUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_NATS_URL ?? "nats://127.0.0.1:4222"))),
-  redisUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_REDIS_URL ?? "redis://127.0.0.1:6379"))),
-  nodePath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.execPath)))
+  ...clusterBenchFields,
+  kills: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(10)))
 }) {}
 
 export class FailoverBenchError extends Schema.TaggedError<FailoverBenchError>()("FailoverBenchError", {

@@ -1,6 +1,7 @@
 /**
  * The failover benchmark's results: the JSON shape and its Markdown page.
  */
+import { machineSection } from "./BenchMachine.ts"
 import { percentile } from "./Stats.ts"
 
 export interface FailoverRun {
@@ -84,11 +85,5 @@ export const toMarkdown = (r: FailoverResults): string =>
     "(`-analyzeduration 0`), waits for the camera's next keyframe (0–1 s here) and closes its first 1 s chunk at the " +
     "keyframe after. Here 2 cores also run three nodes, the simulator and the other ffmpegs.",
     "",
-    "## Machine",
-    "",
-    `- ${r.machine.cores} cores (${r.machine.cpuModel}), Linux ${r.machine.kernel}`,
-    `- Node ${r.machine.node}`,
-    `- ${r.machine.ffmpeg}`,
-    `- run started ${r.startedAt}`,
-    ""
+    ...machineSection(r.machine, r.startedAt)
   ].join("\n")

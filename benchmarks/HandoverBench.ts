@@ -10,21 +10,15 @@
  * next stop. Writes `handover.json` and `handover.md`.
  */
 import { DateTime, Effect, Fiber, FileSystem, Path, Schema } from "effect"
-import { startBenchCluster } from "./BenchCluster.ts"
+import { clusterBenchFields, startBenchCluster } from "./BenchCluster.ts"
 import { machineFacts } from "./BenchMachine.ts"
 import { type HandoverResults, type HandoverRun, toMarkdown } from "./HandoverBenchReport.ts"
 import { interruption, watchLive } from "./LiveTimeline.ts"
 import { percentile } from "./Stats.ts"
 
 export class HandoverBenchOptions extends Schema.Class<HandoverBenchOptions>("vms/benchmarks/HandoverBenchOptions")({
-  cameras: Schema.Int.check(Schema.isBetween({ minimum: 3, maximum: 300 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(30))),
-  stops: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(10))),
-  dataDir: Schema.String,
-  ffmpegPath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed("ffmpeg"))),
-  resultsDir: Schema.String,
-  natsUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_NATS_URL ?? "nats://127.0.0.1:4222"))),
-  redisUrl: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.env.VMS_REDIS_URL ?? "redis://127.0.0.1:6379"))),
-  nodePath: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed(process.execPath)))
+  ...clusterBenchFields,
+  stops: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })).pipe(Schema.withDecodingDefaultKey(Effect.succeed(10)))
 }) {}
 
 export class HandoverBenchError extends Schema.TaggedError<HandoverBenchError>()("HandoverBenchError", {

@@ -1,6 +1,7 @@
 /**
  * The handover benchmark's results: the JSON shape and its Markdown page.
  */
+import { machineSection } from "./BenchMachine.ts"
 import { percentile } from "./Stats.ts"
 
 export interface HandoverRun {
@@ -89,11 +90,5 @@ export const toMarkdown = (r: HandoverResults): string =>
     "- Then the camera's next keyframe: 0–1 s with the simulator's 1 s GOP, and as much as a camera's GOP elsewhere. " +
     "The new owner's first chunk starts there; the gap is the handover itself plus that wait.",
     "",
-    "## Machine",
-    "",
-    `- ${r.machine.cores} cores (${r.machine.cpuModel}), Linux ${r.machine.kernel}`,
-    `- Node ${r.machine.node}`,
-    `- ${r.machine.ffmpeg}`,
-    `- run started ${r.startedAt}`,
-    ""
+    ...machineSection(r.machine, r.startedAt)
   ].join("\n")

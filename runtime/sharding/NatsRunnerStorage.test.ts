@@ -21,6 +21,16 @@ import { shardKey } from "./ShardLeaseBook.ts"
 // Short leases, with room for a slow event loop on a busy CI machine (renewals every 0.3 s, 2 s leases).
 const timing = { leaseMs: 2_000, marginMs: 400, renewEveryMs: 300 }
 
+/** A runner's storage on its own NATS connection, as each node has. */
+const storageOf = (url: string, namespace: string, name: string, leaseTiming: typeof timing & { readonly leaverPollMs?: number } = timing) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Layer.mergeAll(
+      NatsClient.layer({ url, namespace, name }),
+      ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
+    ))
+    return (yield* NatsRunnerStorage.make(leaseTiming).pipe(Effect.provideContext(context))).storage
+  })
+
 describe("NatsRunnerStorage", () => {
   it.live("a stopping runner renews the leases it still holds until it releases them", () =>
     Effect.gen(function*() {
@@ -61,16 +71,8 @@ describe("NatsRunnerStorage", () => {
     Effect.gen(function*() {
       const url = yield* natsUrl
       const namespace = testNamespace()
-      const storageOf = (name: string) =>
-        Effect.gen(function*() {
-          const context = yield* Layer.build(Layer.mergeAll(
-            NatsClient.layer({ url, namespace, name }),
-            ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
-          ))
-          return (yield* NatsRunnerStorage.make(timing).pipe(Effect.provideContext(context))).storage
-        })
-      const leaver = yield* storageOf("leaver")
-      const survivor = yield* storageOf("survivor")
+      const leaver = yield* storageOf(url, namespace, "leaver")
+      const survivor = yield* storageOf(url, namespace, "survivor")
       const leaverAddress = RunnerAddress.make("leaver", 4001)
       const survivorAddress = RunnerAddress.make("survivor", 4002)
       const shards = [ShardId.make("default", 3), ShardId.make("default", 4)]
@@ -109,16 +111,8 @@ describe("NatsRunnerStorage", () => {
       const namespace = testNamespace()
       // No read again within the leaver grace (2 s): only the announcement can end the wait early.
       const slowReads = { ...timing, leaverPollMs: 60_000 }
-      const storageOf = (name: string) =>
-        Effect.gen(function*() {
-          const context = yield* Layer.build(Layer.mergeAll(
-            NatsClient.layer({ url, namespace, name }),
-            ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
-          ))
-          return (yield* NatsRunnerStorage.make(slowReads).pipe(Effect.provideContext(context))).storage
-        })
-      const leaver = yield* storageOf("leaver")
-      const survivor = yield* storageOf("survivor")
+      const leaver = yield* storageOf(url, namespace, "leaver", slowReads)
+      const survivor = yield* storageOf(url, namespace, "survivor", slowReads)
       const leaverAddress = RunnerAddress.make("leaver", 4003)
       const survivorAddress = RunnerAddress.make("survivor", 4004)
       const shard = [ShardId.make("default", 5)]
