@@ -6,6 +6,7 @@
  * the scenario's (IngestBench).
  */
 import { Effect } from "effect"
+import * as fs from "node:fs"
 import { metricByLabel, metricValue, type MetricSample, scrapeMetrics } from "./NodeUnderTest.ts"
 import { cpuPercent, machineBusyPercent, pssBytes, sampleChildren, sampleMachine, sampleProcess } from "./ProcessSampler.ts"
 import { median } from "./Stats.ts"
@@ -39,6 +40,15 @@ export interface WindowMeasurement {
 export const scrapeEverySeconds = 5
 const pssEverySeconds = 5
 
+/** An ffmpeg whose arguments are an ingest run's (a waiting one shows `-version vms-warm-start …` until taken). */
+const isIngest = (pid: number): boolean => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("\0seg_%d.ts")
+  } catch {
+    return false
+  }
+}
+
 export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options: {
   readonly nodePid: number
   readonly simulatorPid: number
@@ -49,9 +59,12 @@ export const measureWindow = Effect.fn("IngestWindow.measure")(function*(options
   readonly lowFpsBelow: number
 }) {
   const { baseUrl, cameraIds, nodePid } = options
-  /** CPU ticks per ffmpeg child of the node. */
+  /**
+   * CPU ticks per ingest ffmpeg of the node: those pulling a camera, not the few it keeps started
+   * and waiting (`VMS_FFMPEG_WARM`; a fixed cost of the node, not of its cameras).
+   */
   const ffmpegTicks = sampleChildren(nodePid).pipe(
-    Effect.map((children) => new Map(children.filter((c) => c.name === "ffmpeg").map((c) => [c.pid, c.cpuTicks])))
+    Effect.map((children) => new Map(children.filter((c) => c.name === "ffmpeg" && isIngest(c.pid)).map((c) => [c.pid, c.cpuTicks])))
   )
   const ffmpegPss = (pids: Iterable<number>) =>
     Effect.forEach(pids, (pid) => pssBytes(pid).pipe(Effect.orElseSucceed(() => 0)), { concurrency: 16 }).pipe(
