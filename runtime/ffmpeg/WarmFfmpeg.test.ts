@@ -5,6 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { startTestSimulator } from "../../protocols/rtsp/testing/TestSimulator.ts"
 import { ffmpegPath } from "../../protocols/rtsp/testing/SharedClip.ts"
+import { requireBinary } from "../../test/support/Binaries.ts"
 import { eventually } from "../../test/support/Eventually.ts"
 import { processesMentioning } from "../../test/support/NodeProcess.ts"
 import { tempDir } from "../../test/support/TestNode.ts"
@@ -19,6 +20,8 @@ import { WarmFfmpeg, type WarmFfmpegOptions } from "./WarmFfmpeg.ts"
 /** A pool in its own scope (closed by the test when it wants), with what it runs on. */
 const pool = (options: Partial<WarmFfmpegOptions> & { readonly label: string }) =>
   Effect.gen(function*() {
+    // The shim is built with the machine's compiler.
+    requireBinary("cc")
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
       WarmFfmpeg.make({ ffmpegPath, niceness: 10, size: 2, shimDir: path.join(options.label, "bin"), refillAfterMs: 0, spacingMs: 20, ...options }).pipe(

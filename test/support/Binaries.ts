@@ -10,7 +10,8 @@ const packages: Record<string, string> = {
   promtool: "prometheus",
   "nats-server": "nats-server",
   "redis-server": "redis-server",
-  chromium: "chromium"
+  chromium: "chromium",
+  cc: "gcc"
 }
 
 /** The absolute path of `name`, or an error naming the package that provides it. */
