@@ -150,7 +150,7 @@ export class WarmFfmpeg extends Context.Service<WarmFfmpeg, {
               exitedWhileWaiting++
               if (exitedWhileWaiting >= 3 && enabled) {
                 enabled = false
-                yield* Effect.forEach(waiting.splice(0), discard, { discard: true })
+                yield* Effect.forEach(waiting.splice(0), discard, { concurrency: "unbounded", discard: true })
                 yield* Effect.logWarning("ffmpeg does not wait under the warm-start shim; ffmpeg processes start cold").pipe(
                   Effect.annotateLogs({ ffmpeg: options.ffmpegPath })
                 )
@@ -176,11 +176,11 @@ export class WarmFfmpeg extends Context.Service<WarmFfmpeg, {
           }
         }).pipe(Effect.annotateLogs({ service: "WarmFfmpeg" }))
         const refiller = enabled ? yield* Effect.forkDetach(refill) : undefined
-        // The refiller first: it would replace the processes as they go.
+        // The refiller first: it would replace the processes as they go. Then all of them at once.
         yield* Effect.addFinalizer(() =>
           Effect.andThen(
             refiller === undefined ? Effect.void : Fiber.interrupt(refiller),
-            Effect.forEach(waiting.splice(0), discard, { discard: true })
+            Effect.forEach(waiting.splice(0), discard, { concurrency: "unbounded", discard: true })
           )
         )
 
