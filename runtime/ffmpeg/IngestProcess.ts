@@ -135,10 +135,11 @@ export const run = (
   Effect.gen(function*() {
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const warm = yield* Effect.serviceOption(WarmFfmpeg)
+    const ffmpegArgs = ingestArgs(options)
     // A waiting ffmpeg (libraries loaded, nice already set) when the node keeps some; else a new one.
-    const waiting = Option.isSome(warm) ? yield* warm.value.start(options.dir, ingestArgs(options)) : Option.none()
+    const waiting = Option.isSome(warm) ? yield* warm.value.start(options.dir, ffmpegArgs) : Option.none()
     const handle = Option.isSome(waiting) ? waiting.value : yield* Effect.gen(function*() {
-      const [file, args] = command(options.ffmpegPath, ingestArgs(options))
+      const [file, args] = command(options.ffmpegPath, ffmpegArgs)
       const spawned = yield* spawner.spawn(
         ChildProcess.make(file, args, {
           cwd: options.dir,

@@ -20,8 +20,8 @@ import { Context, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effe
 import type { PlatformError } from "effect/PlatformError"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as os from "node:os"
-import client from "prom-client"
 import * as path from "node:path"
+import client from "prom-client"
 import { DataDir } from "../config/DataDir.ts"
 import { NodeConfig } from "../config/NodeConfig.ts"
 import { Metrics } from "../metrics/Metrics.ts"
@@ -49,10 +49,14 @@ export interface WarmFfmpegOptions {
 /** Room for the real arguments in the process's original argument area (see `warm-start.c`). */
 const argumentRoom = 8_192
 
-/** What a waiting process is told: its working directory, then its arguments, each NUL-terminated. */
-export const startMessage = (cwd: string, args: ReadonlyArray<string>): Uint8Array => {
+/**
+ * What a waiting process is told: its working directory, then its arguments,
+ * each NUL-terminated; undefined when one holds a NUL (it could not be told,
+ * and starts cold).
+ */
+const startMessage = (cwd: string, args: ReadonlyArray<string>): Uint8Array | undefined => {
   const parts = [cwd, ...args]
-  if (parts.some((part) => part.includes("\0"))) throw new Error("an ffmpeg argument holds a NUL byte")
+  if (parts.some((part) => part.includes("\0"))) return undefined
   return new TextEncoder().encode(parts.map((part) => `${part}\0`).join(""))
 }
 
@@ -186,8 +190,9 @@ export class WarmFfmpeg extends Context.Service<WarmFfmpeg, {
 
         const start = (cwd: string, args: ReadonlyArray<string>) =>
           Effect.gen(function*() {
-            const entry = waiting.shift()
-            if (entry === undefined) {
+            const message = startMessage(cwd, args)
+            const entry = message === undefined ? undefined : waiting.shift()
+            if (entry === undefined || message === undefined) {
               starts.inc({ start: "cold" })
               return Option.none<ChildProcessSpawner.ChildProcessHandle>()
             }
@@ -195,7 +200,7 @@ export class WarmFfmpeg extends Context.Service<WarmFfmpeg, {
             if (entry.watcher !== undefined) yield* Fiber.interrupt(entry.watcher)
             entry.watcher = undefined
             yield* Effect.addFinalizer(() => discard(entry))
-            const sent = yield* Stream.run(Stream.make(startMessage(cwd, args)), entry.handle.stdin).pipe(Effect.exit)
+            const sent = yield* Stream.run(Stream.make(message), entry.handle.stdin).pipe(Effect.exit)
             if (Exit.isFailure(sent)) {
               yield* discard(entry)
               starts.inc({ start: "cold" })

@@ -119,9 +119,9 @@ export class LiveHandover extends Context.Service<LiveHandover, {
       // A message must fit the server's max_payload (1 MB by default) with room for NATS headers.
       const maxBytes = Math.max(0, (nats.connection.info?.max_payload ?? 1_048_576) - 16_384)
       const key = (cameraId: string) => `tail.${keyToken(cameraId)}`
+      const filesKey = (cameraId: string) => `tailfiles.${keyToken(cameraId)}`
       const encoder = new TextEncoder()
       const decoder = new TextDecoder()
-      const filesKey = (cameraId: string) => `tailfiles.${keyToken(cameraId)}`
       const save = (tail: LiveTail) =>
         Effect.tryPromise(async () => {
           const filesId = randomBytes(filesIdLength / 2).toString("hex")

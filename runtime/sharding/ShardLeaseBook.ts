@@ -286,7 +286,7 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
     toRenew,
     /** Whether a take is waiting for a leaver to release its lease. */
     awaitingLeaver: () => awaitingLeavers > 0,
-    /** Another node announced that it released this lease: a take waiting for it reads it now. */
+    /** Another node announced that it released this lease: a take waiting for it tries to take it now. */
     releasedElsewhere,
     /** Every lease this node holds now. */
     heldIds: () => [...revisions.keys()]
