@@ -27,7 +27,7 @@ import { LiveRegistry } from "../runtime/live/LiveRegistry.ts"
 import * as LiveStream from "../runtime/live/LiveStream.ts"
 import * as SnapshotCache from "../runtime/live/SnapshotCache.ts"
 import { CameraMetrics } from "../runtime/metrics/CameraMetrics.ts"
-import { OwnershipFence, whileOwned } from "../runtime/sharding/ShardLeases.ts"
+import { OwnershipFence, ShardHandoff, whileOwned } from "../runtime/sharding/ShardLeases.ts"
 import {
   CameraNotFound,
   type CameraState,
@@ -101,6 +101,7 @@ export const CameraLayer = Camera.toLayer(
     const settings = yield* PipelineSettings
     const fence = yield* OwnershipFence
     const handover = yield* LiveHandover
+    const handoff = yield* ShardHandoff
     const entityScope = yield* Effect.scope
     const pipelineContext = yield* Effect.context<
       ChildProcessSpawner.ChildProcessSpawner | SpawnPacer | CameraMetrics | WarmFfmpeg
@@ -173,8 +174,10 @@ export const CameraLayer = Camera.toLayer(
       const run: Running = { url: record.url, fiber: undefined as never, live: undefined, snapshots: undefined }
       const pipeline = Effect.gen(function*() {
         // Moved here from a node that stopped it: its last chunks go first, so the live stream goes
-        // on. Asked at once: the NATS round trip overlaps the stream's setup.
-        const predecessor = yield* Effect.forkChild(handover.take(cameraId))
+        // on. Asked as soon as the lease is ours (a leaver saves its tail before releasing the
+        // lease; this actor may start while it is still stopping): the NATS round trip overlaps the
+        // stream's setup.
+        const predecessor = yield* Effect.forkChild(Effect.andThen(fence.untilOwned(cameraId), handover.take(cameraId)))
         const live = yield* LiveStream.make({ dir: liveDir, windowSize: liveWindow, graceSize: liveGrace })
         run.live = live
         run.snapshots = yield* SnapshotCache.make({
@@ -201,7 +204,10 @@ export const CameraLayer = Camera.toLayer(
         yield* registry.register(cameraId, live)
         // The actor stopping with its pipeline running (the shard moves, the node stops) hands the
         // camera over: after ffmpeg has closed its last chunk (this finalizer runs after the
-        // pipeline's) and while the lease is still held, the newest chunks are left for the successor.
+        // pipeline's) and while the lease is still held, the newest chunks are left for the successor;
+        // a stopping node then lets the shard's lease go at once (unless another camera of the
+        // shard is still stopping), not after the last camera of the node.
+        yield* handoff.hold(address.shardId.toString())
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() =>
             running === run && fence.owns(cameraId)

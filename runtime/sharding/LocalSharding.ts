@@ -9,10 +9,10 @@ import { NodeCrypto } from "@effect/platform-node"
 import { Layer } from "effect"
 import { RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig, SqlMessageStorage } from "effect/cluster"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
-import { OwnershipFence } from "./ShardLeases.ts"
+import { OwnershipFence, ShardHandoff } from "./ShardLeases.ts"
 import { shardsPerGroup, shardsReadiness } from "./Shards.ts"
 
-export const layer = Layer.merge(shardsReadiness, OwnershipFence.layerLocal).pipe(
+export const layer = Layer.mergeAll(shardsReadiness, OwnershipFence.layerLocal, ShardHandoff.layerLocal).pipe(
   Layer.provideMerge(ClusterMetrics.layer),
   Layer.provideMerge(Sharding.layer),
   Layer.provideMerge(Runners.layerNoop),

@@ -4,19 +4,21 @@
  * of each shard and releases the shard) keeps renewing the leases it still
  * holds, so a slow stop (a loaded machine) hands its shards over instead of
  * letting them lapse; `releaseAll` frees what is left. A survivor's
- * acquisition round that waits for such a leaver does not answer early with
- * part of its shards (Sharding would sleep a second before the next round),
- * and takes a shard as soon as the leaver announces its release.
+ * acquisition round answers such a leaver's shards at once as being taken,
+ * and the ownership fence opens each of them as soon as the leaver announces
+ * its release, one shard at a time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { Runner, RunnerAddress, ShardId } from "effect/cluster"
+import { eventually } from "../../test/support/Eventually.ts"
 import { natsUrl, testNamespace } from "../../test/support/Nats.ts"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { NatsClient } from "./NatsClient.ts"
 import * as NatsRunnerStorage from "./NatsRunnerStorage.ts"
 import { shardKey } from "./ShardLeaseBook.ts"
+import { fenceOf } from "./ShardLeases.ts"
 
 // Short leases, with room for a slow event loop on a busy CI machine (renewals every 0.3 s, 2 s leases).
 const timing = { leaseMs: 2_000, marginMs: 400, renewEveryMs: 300 }
@@ -28,8 +30,14 @@ const storageOf = (url: string, namespace: string, name: string, leaseTiming: ty
       NatsClient.layer({ url, namespace, name }),
       ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
     ))
-    return (yield* NatsRunnerStorage.make(leaseTiming).pipe(Effect.provideContext(context))).storage
+    const { leases, storage } = yield* NatsRunnerStorage.make(leaseTiming).pipe(Effect.provideContext(context))
+    // Entity ids are shard ids here: the fence of shard `default:3` is asked about "default:3".
+    return { storage, fence: fenceOf(leases, (shardId) => shardId) }
   })
+
+/** Milliseconds from `start` until the fence lets this runner act on `shard`. */
+const ownedAfter = (fence: ReturnType<typeof fenceOf>, shard: ShardId.ShardId, start: number) =>
+  Effect.map(fence.untilOwned(shard.toString()), () => Date.now() - start)
 
 describe("NatsRunnerStorage", () => {
   it.live("a stopping runner renews the leases it still holds until it releases them", () =>
@@ -67,7 +75,7 @@ describe("NatsRunnerStorage", () => {
       assert.deepStrictEqual(yield* holder(), [undefined, undefined])
     }).pipe(Effect.scoped))
 
-  it.live("a round waiting for a leaver's release answers once it has every shard, not with part of them", () =>
+  it.live("a round answers a leaver's shards at once, and each is owned as soon as its own release comes", () =>
     Effect.gen(function*() {
       const url = yield* natsUrl
       const namespace = testNamespace()
@@ -76,33 +84,82 @@ describe("NatsRunnerStorage", () => {
       const leaverAddress = RunnerAddress.make("leaver", 4001)
       const survivorAddress = RunnerAddress.make("survivor", 4002)
       const shards = [ShardId.make("default", 3), ShardId.make("default", 4)]
-      yield* leaver.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
-      yield* survivor.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
-      assert.strictEqual((yield* leaver.acquire(leaverAddress, shards)).length, 2)
-      yield* leaver.refresh(leaverAddress, shards)
+      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+      assert.strictEqual((yield* leaver.storage.acquire(leaverAddress, shards)).length, 2)
+      yield* leaver.storage.refresh(leaverAddress, shards)
 
       // SIGTERM: the leaver leaves the membership, then releases one shard after 0.5 s and the
       // other after 1.3 s (its cameras stop at different speeds on a loaded machine).
-      yield* leaver.unregister(leaverAddress)
+      yield* leaver.storage.unregister(leaverAddress)
       const start = Date.now()
       yield* Effect.forkScoped(Effect.gen(function*() {
         yield* Effect.sleep("500 millis")
-        yield* leaver.release(leaverAddress, shards[0]!)
+        yield* leaver.storage.release(leaverAddress, shards[0]!)
         yield* Effect.sleep("800 millis")
-        yield* leaver.release(leaverAddress, shards[1]!)
+        yield* leaver.storage.release(leaverAddress, shards[1]!)
       }))
 
-      // The survivor's acquisition loop as Sharding runs it: a round gets 1 s, one that runs
-      // over is retried at once, and the first that answers is what it starts.
-      const rounds: Array<string> = []
-      let answered: ReadonlyArray<ShardId.ShardId> | undefined
-      while (answered === undefined && Date.now() - start < 5_000) {
-        const round = yield* survivor.acquire(survivorAddress, shards).pipe(Effect.timeoutOption("1 second"))
-        rounds.push(Option.isNone(round) ? `ran over at ${Date.now() - start} ms` : `answered at ${Date.now() - start} ms`)
-        if (Option.isSome(round)) answered = round.value
-      }
-      assert.deepStrictEqual(answered?.map(String).sort(), shards.map(String), rounds.join(", "))
-      assert.isBelow(Date.now() - start, 1_300 + 600, rounds.join(", "))
+      // The round answers both at once (their actors start and wait at the fence) ...
+      const answered = yield* survivor.storage.acquire(survivorAddress, shards)
+      const answeredAt = Date.now() - start
+      assert.deepStrictEqual(answered.map(String).sort(), shards.map(String))
+      assert.isBelow(answeredAt, 500)
+      assert.isFalse(survivor.fence.owns(shards[0]!.toString()))
+      // ... and Sharding's refresh keeps them while they are being taken, the create that follows
+      // a release included: refreshed over and over until both are owned, it never drops one.
+      let refreshes = 0
+      const dropped: Array<string> = []
+      const refreshing = yield* Effect.forkChild(Effect.gen(function*() {
+        while (true) {
+          const held = (yield* survivor.storage.refresh(survivorAddress, shards)).map(String)
+          refreshes++
+          for (const shard of shards) if (!held.includes(shard.toString())) dropped.push(`${shard} at ${Date.now() - start} ms`)
+          yield* Effect.yieldNow
+        }
+      }))
+
+      // Each shard is owned right after its own release, not after the leaver's last one.
+      const first = yield* Effect.forkChild(ownedAfter(survivor.fence, shards[0]!, start))
+      const second = yield* Effect.forkChild(ownedAfter(survivor.fence, shards[1]!, start))
+      const firstAt = yield* Fiber.join(first)
+      assert.isAtLeast(firstAt, 500)
+      assert.isBelow(firstAt, 1_000, `the first shard was owned ${firstAt} ms after the SIGTERM`)
+      const secondAt = yield* Fiber.join(second)
+      assert.isAtLeast(secondAt, 1_300)
+      assert.isBelow(secondAt, 1_800)
+      yield* Fiber.interrupt(refreshing)
+      assert.isAbove(refreshes, 100)
+      assert.deepStrictEqual(dropped, [])
+    }).pipe(Effect.scoped))
+
+  it.live("a shard answered as being taken from a leaver that never releases it is reported lost", () =>
+    Effect.gen(function*() {
+      const url = yield* natsUrl
+      const namespace = testNamespace()
+      const leaver = yield* storageOf(url, namespace, "leaver")
+      const survivor = yield* storageOf(url, namespace, "survivor")
+      const leaverAddress = RunnerAddress.make("leaver", 4005)
+      const survivorAddress = RunnerAddress.make("survivor", 4006)
+      const shard = [ShardId.make("default", 6)]
+      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+      yield* leaver.storage.acquire(leaverAddress, shard)
+      yield* leaver.storage.refresh(leaverAddress, shard)
+      // Out of the membership, but its stop hangs: it keeps renewing the lease and never releases it.
+      yield* leaver.storage.unregister(leaverAddress)
+
+      assert.deepStrictEqual((yield* survivor.storage.acquire(survivorAddress, shard)).map(String), shard.map(String))
+      // The take gives up once the leaver's grace (2 s) is over: the next refresh drops the shard,
+      // and Sharding stops what it started for it. It was never owned here.
+      const dropped = yield* eventually(
+        "the shard reported lost",
+        Effect.map(survivor.storage.refresh(survivorAddress, shard), (held) => held.length === 0 ? true : undefined),
+        5_000,
+        50
+      )
+      assert.isTrue(dropped)
+      assert.isFalse(survivor.fence.owns(shard[0]!.toString()))
     }).pipe(Effect.scoped))
 
   it.live("a survivor takes a leaver's shard when the release is announced, not at its next read", () =>
@@ -116,16 +173,15 @@ describe("NatsRunnerStorage", () => {
       const leaverAddress = RunnerAddress.make("leaver", 4003)
       const survivorAddress = RunnerAddress.make("survivor", 4004)
       const shard = [ShardId.make("default", 5)]
-      yield* leaver.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
-      yield* survivor.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
-      assert.strictEqual((yield* leaver.acquire(leaverAddress, shard)).length, 1)
-      yield* leaver.refresh(leaverAddress, shard)
-      yield* leaver.unregister(leaverAddress)
+      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+      assert.strictEqual((yield* leaver.storage.acquire(leaverAddress, shard)).length, 1)
+      yield* leaver.storage.refresh(leaverAddress, shard)
+      yield* leaver.storage.unregister(leaverAddress)
       const start = Date.now()
-      yield* Effect.forkScoped(Effect.andThen(Effect.sleep("300 millis"), leaver.release(leaverAddress, shard[0]!)))
-      const taken = yield* survivor.acquire(survivorAddress, shard)
-      assert.deepStrictEqual(taken.map(String), shard.map(String))
+      yield* Effect.forkScoped(Effect.andThen(Effect.sleep("300 millis"), leaver.storage.release(leaverAddress, shard[0]!)))
+      assert.deepStrictEqual((yield* survivor.storage.acquire(survivorAddress, shard)).map(String), shard.map(String))
       // Well before the grace ends (2 s), where a take that missed the announcement would read again.
-      assert.isBelow(Date.now() - start, 1_500)
+      assert.isBelow(yield* ownedAfter(survivor.fence, shard[0]!, start), 1_500)
     }).pipe(Effect.scoped))
 })

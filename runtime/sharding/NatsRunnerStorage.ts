@@ -16,7 +16,7 @@
  * else, measured from when the renewal was sent; a shard past that local
  * deadline is reported lost to Sharding, which stops its entities.
  */
-import { Context, Effect, Fiber, Layer, Option, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
 import { Readiness } from "../health/Readiness.ts"
@@ -24,7 +24,7 @@ import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { listKeys, NatsClient } from "./NatsClient.ts"
 import { nodesMaxAgeMs } from "./NodeDirectory.ts"
 import * as RunnerDeaths from "./RunnerDeaths.ts"
-import { type LeaseTable, monotonicNow, ShardLeases } from "./ShardLeases.ts"
+import { type LeaseTable, monotonicNow, ShardHandoff, ShardLeases } from "./ShardLeases.ts"
 import {
   acquireBudgetMs,
   attempt,
@@ -60,6 +60,7 @@ export interface MembershipHealth {
 export interface NatsRunnerStorage {
   readonly storage: RunnerStorage.RunnerStorage["Service"]
   readonly leases: LeaseTable
+  readonly handoff: ShardHandoff["Service"]
   readonly health: MembershipHealth
 }
 
@@ -97,6 +98,28 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       (subscription) => Effect.sync(() => subscription.unsubscribe())
     )
     const { leases } = book
+
+    /** Set when Sharding unregisters this node: it is stopping, and hands its shards over. */
+    let leaving = false
+    /** Per shard, the work its lease must outlive (ShardHandoff). */
+    const holds = new Map<string, number>()
+    const handoff = ShardHandoff.of({
+      hold: (shardId) =>
+        Effect.acquireRelease(
+          Effect.sync(() => void holds.set(shardId, (holds.get(shardId) ?? 0) + 1)),
+          () =>
+            Effect.suspend(() => {
+              const left = (holds.get(shardId) ?? 1) - 1
+              if (left > 0) {
+                holds.set(shardId, left)
+                return Effect.void
+              }
+              holds.delete(shardId)
+              // Sharding's own release of it, after the node's last entity, then finds it gone.
+              return leaving ? book.release(shardId) : Effect.void
+            })
+        )
+    })
 
     const writeRunner = (address: string, entry: RunnerEntry) =>
       Effect.all([
@@ -210,12 +233,14 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         }),
       unregister: (address) =>
         Effect.gen(function*() {
-          // Stopping: effect/cluster unregisters first, then stops each shard's entities and releases
-          // the shard. The leases still held are renewed until then (the renewal round skips the
+          // Stopping: effect/cluster unregisters first, then stops the entities of every shard, and
+          // releases the shards after the last one; a shard whose last hold (ShardHandoff) ends
+          // goes before that. The leases still held are renewed until then (the renewal round skips the
           // runner key once it is unregistered), so a stop slower than a lease (a loaded machine,
           // ffmpegs closing their last chunks) hands its shards over instead of letting them lapse,
           // which would skip the live tail and make the successors wait for max_age; `releaseAll`
           // ends the renewals.
+          leaving = true
           const entry = registered.get(address)
           registered.delete(address)
           yield* attempt("unregister", () => runners.delete(runnerKey(address))).pipe(Effect.ignore)
@@ -235,31 +260,50 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           const entry = { ...current.json<RunnerEntry>(), healthy }
           yield* attempt("set health", () => runners.update(runnerKey(address), JSON.stringify(entry), current.revision)).pipe(Effect.ignore)
         }),
-      // Answers within `acquireBudgetMs` with the leases taken so far. Sharding gives an
-      // acquisition 1 s (min(1 s, lease / 3)) and takes none of its shards when it runs over,
-      // so on a busy node a round that waited for every lease could fail again and again. The
-      // rest finish in the background; the next round finds them held and only renews them.
-      // Except while a leaver is about to release one of them (a SIGTERM handover): answering
-      // then would put its shard a second behind (Sharding sleeps after a round that answers),
-      // while a round that runs over is retried at once and finds the leases taken meanwhile.
+      // Answers as soon as each lease is taken, refused, or being taken from a leaver, and within
+      // `acquireBudgetMs` in any case: Sharding gives an acquisition 1 s (min(1 s, lease / 3)) and
+      // takes none of its shards when it runs over, and sleeps a second after a round that answers.
+      // The rest finish in the background; the next round finds them held and only renews them.
+      // A lease being taken from a leaver (a SIGTERM handover: out of the membership, releasing
+      // each lease as its entities stop) is answered as acquired: the shard's actors start here
+      // meanwhile and wait at the ownership fence, which opens the moment the lease is taken, so
+      // each camera moves as soon as its own lease is free instead of after the leaver's last one.
+      // Nothing is done for it before then: every side effect is fenced on the lease itself. A
+      // take that fails after all (another node was quicker) is reported lost at the next refresh.
       acquire: (address, shardIds) =>
         Effect.gen(function*() {
           const taken: Array<string> = []
-          const all = Effect.forEach(shardIds, (shardId) =>
+          const settled = new Set<string>()
+          let progress = Deferred.makeUnsafe<void>()
+          const settle = (shardId: string) =>
+            Effect.sync(() => {
+              settled.add(shardId)
+              const done = progress
+              progress = Deferred.makeUnsafe<void>()
+              Deferred.doneUnsafe(done, Exit.void)
+            })
+          yield* Effect.forEach(shardIds, (shardId) =>
             book.acquireOne(address, shardId).pipe(
               Effect.map((ok) => {
                 if (ok) taken.push(shardId)
               }),
-              Effect.ignore
+              Effect.ignore,
+              Effect.ensuring(settle(shardId))
             ), {
             // All at once: waits for leavers overlap instead of adding up.
             concurrency: "unbounded",
             discard: true
-          })
-          const round = yield* Effect.forkIn(all, scope)
-          const finished = yield* Fiber.await(round).pipe(Effect.timeoutOption(acquireBudgetMs))
-          if (Option.isNone(finished) && book.awaitingLeaver()) yield* Fiber.await(round)
-          return [...taken]
+          }).pipe(Effect.forkIn(scope))
+          const deadline = monotonicNow() + acquireBudgetMs
+          while (true) {
+            // Read before the check, so a change between the two wakes the wait.
+            const changed = [progress, book.startedWaiting()]
+            if (shardIds.every((id) => settled.has(id) || book.isAwaitingLeaver(id))) break
+            const left = deadline - monotonicNow()
+            if (left <= 0) break
+            yield* Effect.raceAll(changed.map((signal) => Deferred.await(signal))).pipe(Effect.timeoutOption(left))
+          }
+          return [...taken, ...shardIds.filter((id) => !settled.has(id) && book.isAwaitingLeaver(id))]
         }),
       // Answered from the lease book at once; the renewer below keeps the book current. Sharding
       // gives a refresh 1 s (min(1 s, lease / 3)) and drops every shard when it runs over,
@@ -278,7 +322,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           return Effect.forEach(book.heldIds(), book.release, { concurrency: 64, discard: true })
         })
     })
-    return { storage, leases, health } satisfies NatsRunnerStorage
+    return { storage, leases, handoff, health } satisfies NatsRunnerStorage
   })
 
 /**
@@ -289,7 +333,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
 export const layer = (timing: LeaseTiming = defaultLeaseTiming) =>
   Layer.effectContext(
     Effect.gen(function*() {
-      const { health, leases, storage } = yield* make(timing)
+      const { handoff, health, leases, storage } = yield* make(timing)
       const nats = yield* NatsClient
       const readiness = yield* Readiness
       yield* readiness.register("cluster", Effect.sync(() => {
@@ -300,6 +344,9 @@ export const layer = (timing: LeaseTiming = defaultLeaseTiming) =>
         }
         return undefined
       }))
-      return Context.make(RunnerStorage.RunnerStorage, storage).pipe(Context.add(ShardLeases, leases))
+      return Context.make(RunnerStorage.RunnerStorage, storage).pipe(
+        Context.add(ShardLeases, leases),
+        Context.add(ShardHandoff, handoff)
+      )
     })
   )

@@ -13,7 +13,7 @@ import type { KV } from "@nats-io/kv"
 import { Deferred, Effect, Exit } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import type { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
-import { type LeaseTable, monotonicNow } from "./ShardLeases.ts"
+import { makeLeaseTable, monotonicNow, signalTaken } from "./ShardLeases.ts"
 
 export interface LeaseTiming {
   /** Max age of the KV entries: a lease not renewed within it expires in NATS. */
@@ -47,13 +47,10 @@ export const defaultLeaseTiming: LeaseTiming = { leaseMs: 4_000, marginMs: 800, 
 const leaverGraceMs = 2_000
 
 /**
- * An acquisition round answers within this with what it took so far; the
- * rest finish in the background and the next round claims them. Sharding
- * gives a round min(1 s, lease / 3) = 1 s; one that runs over is retried at
- * once, with nothing lost (the leases it took are held here), while one that
- * answers is followed by a whole second's sleep. So a round that still waits
- * for a leaver's release does not answer early: its shards would then wait
- * for that second, a second of live interruption for their cameras.
+ * An acquisition round answers within this with what it took so far (and
+ * what it is taking from leavers); the rest finish in the background and
+ * the next round claims them. Sharding gives a round min(1 s, lease / 3) =
+ * 1 s and takes nothing from a round that runs over.
  */
 export const acquireBudgetMs = 850
 
@@ -100,7 +97,7 @@ export interface LeaseBookOptions {
 const defaultLeaverPollMs = 250
 
 export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timing }: LeaseBookOptions) => {
-  const leases: LeaseTable = { deadlines: new Map() }
+  const leases = makeLeaseTable()
   /** The revision of the lease entry this node wrote last, per held shard. */
   const revisions = new Map<string, number>()
   /**
@@ -110,8 +107,10 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
    */
   const takenAt = new Map<string, number>()
   const unclaimedGraceMs = 3_000
-  /** Takes waiting for a leaver to release its lease. */
-  let awaitingLeavers = 0
+  /** The shards being taken from a leaver: waiting for its release, then creating the lease. */
+  const awaitingLeaver = new Set<string>()
+  /** Done, and replaced, each time a take starts waiting for a leaver. */
+  let startedWaiting = Deferred.makeUnsafe<void>()
   /** Per shard a take waits on: done when another node announces it released the lease. */
   const releaseSignals = new Map<string, Deferred.Deferred<void>>()
   const releasedElsewhere = (shardId: string) => {
@@ -135,8 +134,10 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
 
   /** Marks a lease renewed by a write sent at `sentAt` that NATS accepted at `revision`. */
   const held = (shardId: string, revision: number, sentAt: number) => {
+    const taken = !leases.deadlines.has(shardId)
     revisions.set(shardId, revision)
     leases.deadlines.set(shardId, sentAt + timing.leaseMs - timing.marginMs)
+    if (taken) signalTaken(leases)
   }
   const drop = (shardId: string) => {
     revisions.delete(shardId)
@@ -202,13 +203,15 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
       if (revisions.has(shardId) && stillValid(shardId)) return yield* renewNow(address, shardId)
       drop(shardId)
       const key = shardKey(shardId)
-      const sentAt = monotonicNow()
       let announced = armRelease(shardId)
       let current = yield* readEntry(shards, key)
       // A holder that left the membership (stopping: it releases its leases right after its
       // entities stop) is given a moment to release, rather than a whole acquisition round.
       if (current !== undefined && !isMember(keyToken(current.string()))) {
-        awaitingLeavers++
+        awaitingLeaver.add(shardId)
+        const waiting = startedWaiting
+        startedWaiting = Deferred.makeUnsafe<void>()
+        Deferred.doneUnsafe(waiting, Exit.void)
         current = yield* Effect.gen(function*() {
           let entry = current
           const until = monotonicNow() + leaverGraceMs
@@ -220,20 +223,25 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
             entry = yield* readEntry(shards, key)
           }
           return entry
-        }).pipe(Effect.ensuring(Effect.sync(() => void awaitingLeavers--)))
+        })
       }
       if (current !== undefined) {
         // Someone's live lease (ours from a previous life of this address counts as free only
         // once it ages out: that process might still be running, frozen).
         return false
       }
+      const sentAt = monotonicNow()
       const revision = yield* unlessLost(attempt("take", () => shards.create(key, address)))
       if (revision === undefined) return false
       held(shardId, revision, sentAt)
       takenAt.set(shardId, monotonicNow())
       metrics.shardMoved("acquired")
       return true
-    })
+    }).pipe(
+      // Still being taken until the create has answered: a refresh in between must not report the
+      // shard lost (Sharding would stop the actors it started for it, then start them again).
+      Effect.ensuring(Effect.sync(() => void awaitingLeaver.delete(shardId)))
+    )
 
   const renewAll = (address: string, shardIds: ReadonlyArray<string>) =>
     Effect.forEach(shardIds, (shardId) => {
@@ -256,9 +264,13 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
       )
     })
 
-  /** Held with a valid local deadline (answers Sharding's refresh); one that is not is dropped as lost. */
+  /**
+   * Held with a valid local deadline, or being taken from a leaver (answers Sharding's refresh);
+   * one that is neither is dropped as lost.
+   */
   const stillHeld = (shardId: string) => {
     if (revisions.has(shardId) && stillValid(shardId)) return true
+    if (awaitingLeaver.has(shardId)) return true
     lose(shardId)
     return false
   }
@@ -284,8 +296,10 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
     release,
     stillHeld,
     toRenew,
-    /** Whether a take is waiting for a leaver to release its lease. */
-    awaitingLeaver: () => awaitingLeavers > 0,
+    /** Whether the take of this shard is waiting for a leaver to release its lease. */
+    isAwaitingLeaver: (shardId: string) => awaitingLeaver.has(shardId),
+    /** Done when a take next starts waiting for a leaver (read it before checking `isAwaitingLeaver`). */
+    startedWaiting: () => startedWaiting,
     /** Another node announced that it released this lease: a take waiting for it tries to take it now. */
     releasedElsewhere,
     /** Every lease this node holds now. */

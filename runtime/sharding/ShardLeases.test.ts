@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { eventually } from "../../test/support/Eventually.ts"
-import { fenceOf, makeLeaseTable, monotonicNow, whileOwned } from "./ShardLeases.ts"
+import { fenceOf, makeLeaseTable, monotonicNow, signalTaken, whileOwned } from "./ShardLeases.ts"
 
 describe("ownership fence", () => {
   it.live("a pipeline runs while the lease holds, stops the moment it lapses, and runs again once renewed", () =>
@@ -17,7 +17,7 @@ describe("ownership fence", () => {
       ).pipe(Effect.andThen(Effect.never), Effect.scoped)
 
       // Not owned yet: nothing runs.
-      const fiber = yield* Effect.forkChild(whileOwned(fence, "cam", pipeline, Effect.sync(() => void log.push("lost")), 20))
+      const fiber = yield* Effect.forkChild(whileOwned(fence, "cam", pipeline, Effect.sync(() => void log.push("lost"))))
       yield* Effect.sleep(100)
       assert.deepStrictEqual(log, [])
 
@@ -38,5 +38,22 @@ describe("ownership fence", () => {
       // The entity's end (another node took the shard) stops it for good.
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(running, 0)
+    }))
+
+  it.live("a wait for ownership ends the moment the lease is taken, not at the next poll", () =>
+    Effect.gen(function*() {
+      const table = makeLeaseTable()
+      // A poll of a minute: only the signal of the take can end the wait within the test.
+      const fence = fenceOf(table, (entityId) => `default:${entityId}`, 60_000)
+      const waiting = yield* Effect.forkChild(fence.untilOwned("cam"))
+      yield* Effect.sleep(50)
+      assert.isUndefined(waiting.pollUnsafe())
+      const takenAt = Date.now()
+      table.deadlines.set("default:cam", monotonicNow() + 60_000)
+      signalTaken(table)
+      yield* Fiber.join(waiting)
+      assert.isBelow(Date.now() - takenAt, 1_000)
+      // Owned already: no wait at all.
+      yield* fence.untilOwned("cam")
     }))
 })

@@ -12,7 +12,8 @@
  * process is stopped). In embedded mode there is one runner and no lease:
  * the fence always passes.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, Layer } from "effect"
+import type { Scope } from "effect/Scope"
 import { EntityId, Sharding } from "effect/cluster"
 
 /** A monotonic clock in milliseconds. */
@@ -21,9 +22,18 @@ export const monotonicNow = (): number => performance.now()
 export interface LeaseTable {
   /** Valid until this monotonic time, for each held shard (`group:id`). */
   readonly deadlines: Map<string, number>
+  /** Done, and replaced, each time a lease is taken: what a wait for ownership wakes on. */
+  taken: Deferred.Deferred<void>
 }
 
-export const makeLeaseTable = (): LeaseTable => ({ deadlines: new Map() })
+export const makeLeaseTable = (): LeaseTable => ({ deadlines: new Map(), taken: Deferred.makeUnsafe<void>() })
+
+/** Wakes every wait for ownership: a lease was taken. */
+export const signalTaken = (table: LeaseTable): void => {
+  const taken = table.taken
+  table.taken = Deferred.makeUnsafe<void>()
+  Deferred.doneUnsafe(taken, Exit.void)
+}
 
 export const holds = (table: LeaseTable, shardId: string): boolean => {
   const deadline = table.deadlines.get(shardId)
@@ -36,6 +46,12 @@ export class OwnershipFence extends Context.Service<OwnershipFence, {
   /** True while this node may act for the entity `entityId` (of a group-`default` entity type). */
   readonly owns: (entityId: string) => boolean
   /**
+   * Completes as soon as this node may act for `entityId`: at once when it
+   * holds the lease, else the moment the lease is taken (or, for a lease that
+   * lapsed only locally and was renewed, within `pollMs`).
+   */
+  readonly untilOwned: (entityId: string) => Effect.Effect<void>
+  /**
    * Completes as soon as this node may no longer act for `entityId`; checked
    * every `pollMs` on the monotonic clock, so a node resumed after a freeze
    * sees its lost leases on the first tick.
@@ -45,6 +61,7 @@ export class OwnershipFence extends Context.Service<OwnershipFence, {
   /** Embedded mode: one runner, every entity is ours. */
   static readonly layerLocal = Layer.succeed(OwnershipFence, OwnershipFence.of({
     owns: () => true,
+    untilOwned: () => Effect.void,
     lost: () => Effect.never
   }))
 
@@ -60,10 +77,37 @@ export class OwnershipFence extends Context.Service<OwnershipFence, {
     )
 }
 
+/**
+ * Work on a shard that its lease must outlive while the node stops: a
+ * camera's ffmpeg closing its last chunk and the live tail saved for its
+ * successor. effect/cluster releases a stopping node's shards only after
+ * every entity of the node has stopped; in cluster mode each shard's lease
+ * goes instead the moment the last such work on it ends, so each camera
+ * moves as soon as its own stop is done. What else runs on the shard acts
+ * only through the ownership fence, which the release closes.
+ */
+export class ShardHandoff extends Context.Service<ShardHandoff, {
+  /** Holds the shard's lease (while the node stops) until the scope closes. */
+  readonly hold: (shardId: string) => Effect.Effect<void, never, Scope>
+}>()("vms/runtime/sharding/ShardHandoff") {
+  /** Embedded mode: no lease, nobody to hand over to. */
+  static readonly layerLocal = Layer.succeed(ShardHandoff, ShardHandoff.of({ hold: () => Effect.void }))
+}
+
 /** The fence of a lease table: an entity is owned while the lease on its shard (`shardOf`) is valid. */
 export const fenceOf = (table: LeaseTable, shardOf: (entityId: string) => string, pollMs = 100): OwnershipFence["Service"] =>
   OwnershipFence.of({
     owns: (entityId) => holds(table, shardOf(entityId)),
+    untilOwned: (entityId) =>
+      Effect.gen(function*() {
+        const shardId = shardOf(entityId)
+        // The signal is read before the lease is checked, so a take between the two is not missed.
+        while (true) {
+          const taken = table.taken
+          if (holds(table, shardId)) return
+          yield* Deferred.await(taken).pipe(Effect.timeoutOption(pollMs))
+        }
+      }),
     lost: (entityId) =>
       Effect.gen(function*() {
         const shardId = shardOf(entityId)
@@ -83,12 +127,11 @@ export const whileOwned = <E, R, R2>(
   fence: OwnershipFence["Service"],
   entityId: string,
   effect: Effect.Effect<never, E, R>,
-  onLost: Effect.Effect<void, never, R2>,
-  pollMs = 100
+  onLost: Effect.Effect<void, never, R2>
 ): Effect.Effect<never, E, R | R2> =>
   Effect.gen(function*() {
     while (true) {
-      while (!fence.owns(entityId)) yield* Effect.sleep(pollMs)
+      yield* fence.untilOwned(entityId)
       yield* Effect.raceFirst(effect, fence.lost(entityId))
       yield* onLost
     }
