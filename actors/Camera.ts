@@ -211,7 +211,7 @@ export const CameraLayer = Camera.toLayer(
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() =>
             running === run && fence.owns(cameraId)
-              ? Effect.flatMap(live.tail(cameraId, nodeId, handover.maxBytes), (tail) =>
+              ? Effect.flatMap(live.tail(cameraId, nodeId, handover), (tail) =>
                 tail === undefined ? Effect.void : handover.save(tail))
               : Effect.void
           )

@@ -42,9 +42,12 @@ describe("LiveHandover", () => {
     Effect.gen(function*() {
       const old = yield* streamWithChunks(100, 6)
       // The window holds 4 chunks; a budget for about two of them gives the newest two.
-      const small = yield* old.live.tail("cam1", "n1", 4_096 + 2 * 1_256 + 100)
+      const small = yield* old.live.tail("cam1", "n1", { maxBytes: 4_096 + 2 * 1_256 + 100, maxChunks: 10 })
       assert.deepStrictEqual(small?.header.chunks.map((c) => c.sequence), [104, 105])
-      const tail = (yield* old.live.tail("cam1", "n1", 1_000_000))!
+      // At most `maxChunks` of them: the newest.
+      const few = yield* old.live.tail("cam1", "n1", { maxBytes: 1_000_000, maxChunks: 3 })
+      assert.deepStrictEqual(few?.header.chunks.map((c) => c.sequence), [103, 104, 105])
+      const tail = (yield* old.live.tail("cam1", "n1", { maxBytes: 1_000_000, maxChunks: 10 }))!
       assert.deepStrictEqual(tail.header.chunks.map((c) => c.sequence), [102, 103, 104, 105])
       assert.deepStrictEqual(tail.files.map((f) => f.length), [1_000, 1_000, 1_000, 1_000])
       assert.strictEqual(tail.files[3]![0], 105)
@@ -103,7 +106,7 @@ describe("LiveHandover", () => {
   it.live("a successor's ffmpeg starts before the tail's bytes came; its first chunk is listed after them", () =>
     Effect.gen(function*() {
       const old = yield* streamWithChunks(40, 3)
-      const tail = (yield* old.live.tail("cam1", "n1", 1_000_000))!
+      const tail = (yield* old.live.tail("cam1", "n1", { maxBytes: 1_000_000, maxChunks: 10 }))!
       const successor = yield* streamWithChunks(0, 0)
       assert.isTrue(yield* successor.live.expectTail(tail.header))
       // Numbering goes on from the tail at once.
@@ -154,7 +157,7 @@ describe("LiveHandover", () => {
       const handover = yield* natsHandover
       assert.isAbove(handover.maxBytes, 500_000)
       const old = yield* streamWithChunks(7, 3)
-      const tail = (yield* old.live.tail("cam/1", "n1", handover.maxBytes))!
+      const tail = (yield* old.live.tail("cam/1", "n1", handover))!
       yield* handover.save(tail)
       assert.isUndefined(yield* handover.take("cam/2"))
       const taken = yield* handover.take("cam/1")

@@ -96,9 +96,25 @@ export interface TakenTail {
   readonly files: Effect.Effect<ReadonlyArray<Uint8Array> | undefined>
 }
 
-export class LiveHandover extends Context.Service<LiveHandover, {
+/** How much of its live stream a leaver hands over. */
+export interface TailLimits {
   /** The most bytes one tail may hold (headers included). */
   readonly maxBytes: number
+  /** The most chunks one tail may hold. */
+  readonly maxChunks: number
+}
+
+/**
+ * The chunks a tail holds: a player that follows the camera across the move
+ * has loaded up to a chunk or two before the leaver's last one, and needs the
+ * rest; one that starts on the new owner begins three chunks from the live
+ * edge. More only adds bytes the leaver must send through NATS before it lets
+ * each camera go (the whole 6-chunk window, ~750 kB per camera at 1 Mbit/s,
+ * put a dozen stopping cameras' saves ~0.3 s behind each other).
+ */
+export const tailChunks = 3
+
+export class LiveHandover extends Context.Service<LiveHandover, TailLimits & {
   /** Saves the tail of a camera this node is about to stop running. Never fails: a lost tail is a longer gap. */
   readonly save: (tail: LiveTail) => Effect.Effect<void>
   /** Takes (and removes) the camera's tail if a fresh one was left for it: its header now, its bytes on demand. */
@@ -107,6 +123,7 @@ export class LiveHandover extends Context.Service<LiveHandover, {
   /** One node: no successor to hand anything to. */
   static readonly layerLocal = Layer.succeed(LiveHandover, LiveHandover.of({
     maxBytes: 0,
+    maxChunks: 0,
     save: () => Effect.void,
     take: () => Effect.succeed(undefined)
   }))
@@ -162,12 +179,16 @@ export class LiveHandover extends Context.Service<LiveHandover, {
           if (split === undefined) yield* Effect.logWarning("dropped a live tail whose bytes do not match its header").pipe(Effect.annotateLogs({ cameraId }))
           return split
         }).pipe(Effect.catch(couldNotRead(cameraId)))
+      /** The header revision this node took last, per camera: taken once even before its delete lands. */
+      const takenHere = new Map<string, number>()
       const take = (cameraId: string) =>
         Effect.gen(function*() {
           const entry = yield* Effect.tryPromise(() => kv.get(key(cameraId)))
-          if (entry === null || entry.operation !== "PUT") return undefined
-          // Deleted against the revision read: a tail saved meanwhile by a newer leaver stays.
-          yield* Effect.tryPromise(() => kv.delete(key(cameraId), { previousSeq: entry.revision })).pipe(Effect.ignore)
+          if (entry === null || entry.operation !== "PUT" || takenHere.get(cameraId) === entry.revision) return undefined
+          takenHere.set(cameraId, entry.revision)
+          // Deleted against the revision read: a tail saved meanwhile by a newer leaver stays. Not
+          // waited for (one NATS round trip): the camera's ffmpeg starts once this answers.
+          kv.delete(key(cameraId), { previousSeq: entry.revision }).catch(() => undefined)
           const stored = decodeStoredHeader(entry.string())
           if (stored._tag === "Failure") {
             yield* Effect.logWarning("dropped a live tail that did not decode").pipe(Effect.annotateLogs({ cameraId }))
@@ -177,7 +198,7 @@ export class LiveHandover extends Context.Service<LiveHandover, {
           if (header.cameraId !== cameraId || Date.now() - header.savedAt > freshMs) return undefined
           return { header, files: files(cameraId, header, filesId) } satisfies TakenTail
         }).pipe(Effect.catch(couldNotRead(cameraId)))
-      return LiveHandover.of({ maxBytes, save, take })
+      return LiveHandover.of({ maxBytes, maxChunks: tailChunks, save, take })
     })
   )
 }

@@ -15,7 +15,7 @@ import * as fsSync from "node:fs"
 import * as path from "node:path"
 import * as LivePlaylist from "../../protocols/hls/LivePlaylist.ts"
 import { chunkFilePattern } from "../ffmpeg/IngestProcess.ts"
-import type { LiveTail, TailChunk, TailHeader } from "./LiveHandover.ts"
+import type { LiveTail, TailChunk, TailHeader, TailLimits } from "./LiveHandover.ts"
 
 export interface LiveChunk extends LivePlaylist.LiveSegment {
   readonly path: string
@@ -48,10 +48,10 @@ export interface LiveStream {
   /** Resolves a segment name from a request to a file of this stream, if it is listed or in grace. */
   readonly resolve: (file: string) => Effect.Effect<Option.Option<string>>
   /**
-   * The newest listed chunks, files included, up to `maxBytes` in all (at
-   * most the whole playlist): what a successor needs to go on from here.
+   * The newest listed chunks, files included, up to `limits.maxChunks` of
+   * them and `limits.maxBytes` in all: what a successor needs to go on from here.
    */
-  readonly tail: (cameraId: string, nodeId: string, maxBytes: number) => Effect.Effect<LiveTail | undefined>
+  readonly tail: (cameraId: string, nodeId: string, limits: TailLimits) => Effect.Effect<LiveTail | undefined>
   /**
    * A predecessor's tail is on its way (its header came first): numbering
    * goes on from the tail's last chunk at once, so ffmpeg can start, and
@@ -220,13 +220,13 @@ export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, neve
         () => Effect.sync(() => void listeners.delete(listener))
       )
 
-    const tail = (cameraId: string, nodeId: string, maxBytes: number) =>
+    const tail = (cameraId: string, nodeId: string, { maxBytes, maxChunks }: TailLimits) =>
       Effect.gen(function*() {
         const { playlist } = yield* Ref.get(state)
         const picked: Array<LivePlaylist.LiveSegment> = []
         let bytes = 4_096
         for (const segment of [...playlist.segments].reverse()) {
-          if (bytes + segment.bytes + 256 > maxBytes) break
+          if (picked.length === maxChunks || bytes + segment.bytes + 256 > maxBytes) break
           bytes += segment.bytes + 256
           picked.unshift(segment)
         }
