@@ -116,27 +116,56 @@ const statQuietly = (file: string) => {
  */
 const unlinkQuietly = (file: string) => fsSync.unlink(file, () => {})
 
+/** How long a discarded directory stays before it is deleted. */
+const discardDelayMs = 3_000
+
 /**
- * Out of the way at once (one rename), deleted in the background: a camera
- * that stops or moves does not wait for a dozen unlinks on the thread pool
- * before its shard can go to the next owner, and a stream made again in
- * the same place never meets the old files.
+ * Out of the way at once (one rename), deleted a few seconds later in the
+ * background: a camera that stops or moves does not wait for a dozen unlinks
+ * before its shard can go to the next owner, and a stopping node spends the
+ * first seconds of its stop on handing its cameras over (on a loaded 2-core
+ * machine, a dozen cameras' recursive deletes took ~0.2 s of the node's
+ * event loop right then). A stream made again in the same place never meets
+ * the old files; a node that exits before the delay leaves them, and the
+ * camera's next stream on this data dir deletes them.
  */
 const discardDir = (dir: string) =>
   Effect.sync(() => {
-    const gone = `${dir}.gone-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
+    const gone = `${dir}${goneMarker}${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
     try {
       fsSync.renameSync(dir, gone)
     } catch {
       return
     }
-    fsSync.rm(gone, { force: true, recursive: true }, () => {})
+    setTimeout(() => fsSync.rm(gone, { force: true, recursive: true }, () => {}), discardDelayMs).unref()
+  })
+
+const goneMarker = ".gone-"
+
+/** Deletes what earlier processes discarded of `dir` and could not delete before they exited. */
+const deleteLeftovers = (dir: string) =>
+  Effect.sync(() => {
+    const parent = path.dirname(dir)
+    const prefix = `${path.basename(dir)}${goneMarker}`
+    let names: Array<string>
+    try {
+      names = fsSync.readdirSync(parent)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix) || name.startsWith(`${prefix}${process.pid}-`)) continue
+      fsSync.rm(path.join(parent, name), { force: true, recursive: true }, () => {})
+    }
   })
 
 export const make = (options: LiveStreamOptions): Effect.Effect<LiveStream, never, Scope> =>
   Effect.gen(function*() {
     yield* Effect.acquireRelease(
-      Effect.andThen(discardDir(options.dir), Effect.sync(() => void fsSync.mkdirSync(options.dir, { recursive: true }))),
+      discardDir(options.dir).pipe(
+        Effect.andThen(deleteLeftovers(options.dir)),
+        Effect.andThen(Effect.sync(() => void fsSync.mkdirSync(options.dir, { recursive: true })))
+      ),
       () => discardDir(options.dir)
     )
     const chunks = yield* Effect.acquireRelease(PubSub.sliding<LiveChunk>(64), PubSub.shutdown)
