@@ -80,7 +80,7 @@ export const toMarkdown = (r: FailoverResults): string =>
     "- Takeover: the survivors see the membership change within 0.25 s, recompute the assignment, take the freed " +
     "leases with a create (compare-and-set), and wake the cameras of the shards they took at once.",
     "- Restart: the survivors start one ffmpeg per moved camera: first the ffmpegs each node keeps started ahead " +
-    "(`VMS_FFMPEG_WARM`, 8), which connect within milliseconds; the rest start cold, 40 ms apart (ffmpeg 5.1 from " +
+    "(`VMS_FFMPEG_WARM`, 12), which connect within milliseconds; the rest start cold, 40 ms apart (ffmpeg 5.1 from " +
     "Debian loads 215 shared libraries, ~0.15 s of CPU each start). ffmpeg connects without probing " +
     "(`-analyzeduration 0`), waits for the camera's next keyframe (0–1 s here) and closes its first 1 s chunk at the " +
     "keyframe after. Here 2 cores also run three nodes, the simulator and the other ffmpegs.",

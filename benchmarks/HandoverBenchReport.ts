@@ -81,12 +81,15 @@ export const toMarkdown = (r: HandoverResults): string =>
     "",
     "## Where the time goes",
     "",
-    "- The leaver leaves the membership at once, stops each camera's ffmpeg (it closes the chunk it was writing), " +
-    "saves each camera's live tail (its last chunks and their playlist entries) in NATS, and releases the cameras' " +
-    "shards, announcing each release on NATS.",
-    "- The survivors wait for those releases, take the shards, and start the cameras: a survivor keeps a few ffmpegs " +
-    "started ahead (`VMS_FFMPEG_WARM`), so a moved camera's RTSP session opens within milliseconds of its start " +
-    "instead of after ffmpeg's 0.1–0.6 s start-up; its chunks are numbered on from the leaver's tail.",
+    "- The leaver leaves the membership at once and stops each camera's ffmpeg (it closes the chunk it was " +
+    "writing); as soon as a camera's ffmpeg has exited and its live tail (its last 3 chunks and their playlist " +
+    "entries) is saved in NATS, its shard is released, and the release announced on NATS: each camera goes on its " +
+    "own, not after the leaver's last one.",
+    "- The survivors answer the leaver's shards as theirs at once, so the cameras' actors start while the leaver " +
+    "is still stopping and wait at the ownership fence; the fence opens the moment a shard's lease is taken " +
+    "(right after its release). A survivor keeps ffmpegs started ahead (`VMS_FFMPEG_WARM`, 12), so a moved " +
+    "camera's RTSP session opens within milliseconds instead of after ffmpeg's 0.1–1 s start-up; its chunks are " +
+    "numbered on from the leaver's tail.",
     "- Then the camera's next keyframe: 0–1 s with the simulator's 1 s GOP, and as much as a camera's GOP elsewhere. " +
     "The new owner's first chunk starts there; the gap is the handover itself plus that wait.",
     "",

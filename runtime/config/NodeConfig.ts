@@ -83,7 +83,7 @@ export const fields = {
   s3SecretAccessKey: field({ env: "VMS_S3_SECRET_ACCESS_KEY", flag: "s3-secret-access-key", description: "S3 secret access key", schema: NonEmpty, secret: true }),
   s3ForcePathStyle: field({ env: "VMS_S3_FORCE_PATH_STYLE", flag: "s3-force-path-style", description: "path-style S3 addressing (MinIO, s3rver)", schema: BooleanFromString, default: "true" }),
   ffmpegPath: field({ env: "VMS_FFMPEG_PATH", flag: "ffmpeg-path", description: "ffmpeg binary (ffprobe is looked up beside it)", schema: NonEmpty, default: "ffmpeg" }),
-  ffmpegWarm: field({ env: "VMS_FFMPEG_WARM", flag: "ffmpeg-warm", description: "ffmpeg processes kept started and waiting (libraries loaded), so a camera that moves here or restarts connects at once; 0 starts every ffmpeg cold", schema: intFromString(0, 64), default: "8" }),
+  ffmpegWarm: field({ env: "VMS_FFMPEG_WARM", flag: "ffmpeg-warm", description: "ffmpeg processes kept started and waiting (libraries loaded), so a camera that moves here or restarts connects at once; 0 starts every ffmpeg cold", schema: intFromString(0, 64), default: "12" }),
   nodeId: field({ env: "VMS_NODE_ID", flag: "node-id", description: "this node's id in the cluster; the host name when unset", schema: Identifier }),
   advertiseUrl: field({ env: "VMS_ADVERTISE_URL", flag: "advertise-url", description: "where other nodes reach this node's HTTP port (cluster mode: live requests for its cameras are forwarded there); http://<host>:<port> when unset", schema: UrlWithProtocols(["http:", "https:"]) }),
   cluster: field({ env: "VMS_CLUSTER", flag: "cluster", description: "namespace of NATS subjects and KV buckets", schema: Identifier, default: "vms" }),

@@ -7,8 +7,10 @@
  * held before their main by the warm-start shim (`warm-start.c`, LD_PRELOAD);
  * a camera takes one and sends it its arguments, and ffmpeg connects to the
  * camera within a few milliseconds. The pool refills only after a quiet
- * moment, one process at a time at the spawn pacer's rate, so refilling never
- * competes with the cameras it just sped up.
+ * moment (2 s without takes), one process every 0.2 s behind the spawn
+ * pacer, so refilling never competes with the cameras it just sped up, and a
+ * pool emptied by a move is full again ~5 s later (a rolling restart stops
+ * the next node about that soon after the previous one is back).
  *
  * A waiting process has no camera and pulls nothing; it dies with its node
  * (the shim sets PR_SET_PDEATHSIG), and with the pool. An ffmpeg that does
@@ -90,7 +92,7 @@ export class WarmFfmpeg extends Context.Service<WarmFfmpeg, {
         const pacer = yield* SpawnPacer
         const { registry } = yield* Metrics
         const refillAfterMs = options.refillAfterMs ?? 2_000
-        const spacingMs = options.spacingMs ?? 500
+        const spacingMs = options.spacingMs ?? 200
         const waiting: Array<Waiting> = []
         let quietUntil = Date.now() + (options.firstFillAfterMs ?? refillAfterMs)
         let enabled = options.size > 0
