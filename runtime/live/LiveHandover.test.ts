@@ -12,7 +12,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { natsUrl, testNamespace } from "../../test/support/Nats.ts"
 import { tempDir } from "../../test/support/TestNode.ts"
-import { NatsClient } from "../sharding/NatsClient.ts"
+import { NatsBulkClient, NatsClient } from "../sharding/NatsClient.ts"
 import { joinFiles, LiveHandover, type LiveTail, splitFiles } from "./LiveHandover.ts"
 import * as LiveStream from "./LiveStream.ts"
 
@@ -31,8 +31,9 @@ const streamWithChunks = (first: number, count: number) =>
 
 const natsHandover = Effect.gen(function*() {
   const url = yield* natsUrl
+  const options = { url, namespace: testNamespace(), name: "handover-test" }
   const context = yield* Layer.build(
-    LiveHandover.layerNats.pipe(Layer.provideMerge(NatsClient.layer({ url, namespace: testNamespace(), name: "handover-test" })))
+    LiveHandover.layerNats.pipe(Layer.provideMerge(Layer.merge(NatsClient.layer(options), NatsBulkClient.layer(options))))
   )
   return Context.get(context, LiveHandover)
 })

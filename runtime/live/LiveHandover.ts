@@ -25,7 +25,7 @@
 import type { KV } from "@nats-io/kv"
 import { Context, Effect, Layer, Schema, Semaphore } from "effect"
 import { randomBytes } from "node:crypto"
-import { NatsClient } from "../sharding/NatsClient.ts"
+import { NatsBulkClient, NatsClient } from "../sharding/NatsClient.ts"
 import { keyToken } from "../sharding/ShardLeaseBook.ts"
 
 export const TailChunk = Schema.Struct({
@@ -132,7 +132,10 @@ export class LiveHandover extends Context.Service<LiveHandover, TailLimits & {
     LiveHandover,
     Effect.gen(function*() {
       const nats = yield* NatsClient
-      const kv: KV = yield* nats.bucket("live_tails", { maxAgeMs: 30_000 })
+      // Both entries are written, and the bytes read, on the bulk connection (one connection keeps
+      // their order); the small headers are read on the node's own, ahead of other cameras' bytes.
+      const control: KV = yield* nats.bucket("live_tails", { maxAgeMs: 30_000 })
+      const bulk: KV = yield* (yield* NatsBulkClient).bucket("live_tails", { maxAgeMs: 30_000 })
       // A message must fit the server's max_payload (1 MB by default) with room for NATS headers.
       const maxBytes = Math.max(0, (nats.connection.info?.max_payload ?? 1_048_576) - 16_384)
       const key = (cameraId: string) => `tail.${keyToken(cameraId)}`
@@ -144,8 +147,8 @@ export class LiveHandover extends Context.Service<LiveHandover, TailLimits & {
           const filesId = randomBytes(filesIdLength / 2).toString("hex")
           // Not one after the other: the leaver's shard (and so the successor's start) waits for both.
           await Promise.all([
-            kv.put(filesKey(tail.header.cameraId), joinFiles([encoder.encode(filesId), ...tail.files])),
-            kv.put(key(tail.header.cameraId), JSON.stringify({ header: tail.header, filesId }))
+            bulk.put(filesKey(tail.header.cameraId), joinFiles([encoder.encode(filesId), ...tail.files])),
+            bulk.put(key(tail.header.cameraId), JSON.stringify({ header: tail.header, filesId }))
           ])
         }).pipe(
           Effect.tap(() =>
@@ -170,11 +173,11 @@ export class LiveHandover extends Context.Service<LiveHandover, TailLimits & {
       const oneAtATime = yield* Semaphore.make(1)
       const files = (cameraId: string, header: TailHeader, filesId: string) =>
         Effect.gen(function*() {
-          const entry = yield* oneAtATime.withPermits(1)(Effect.tryPromise(() => kv.get(filesKey(cameraId))))
+          const entry = yield* oneAtATime.withPermits(1)(Effect.tryPromise(() => bulk.get(filesKey(cameraId))))
           // Another leaver's bytes (a later save) or none: the header's chunks are not there.
           if (entry === null || entry.operation !== "PUT") return undefined
           if (decoder.decode(entry.value.subarray(0, filesIdLength)) !== filesId) return undefined
-          yield* Effect.tryPromise(() => kv.delete(filesKey(cameraId), { previousSeq: entry.revision })).pipe(Effect.ignore)
+          yield* Effect.tryPromise(() => bulk.delete(filesKey(cameraId), { previousSeq: entry.revision })).pipe(Effect.ignore)
           const split = splitFiles(header, entry.value.subarray(filesIdLength))
           if (split === undefined) yield* Effect.logWarning("dropped a live tail whose bytes do not match its header").pipe(Effect.annotateLogs({ cameraId }))
           return split
@@ -183,12 +186,12 @@ export class LiveHandover extends Context.Service<LiveHandover, TailLimits & {
       const takenHere = new Map<string, number>()
       const take = (cameraId: string) =>
         Effect.gen(function*() {
-          const entry = yield* Effect.tryPromise(() => kv.get(key(cameraId)))
+          const entry = yield* Effect.tryPromise(() => control.get(key(cameraId)))
           if (entry === null || entry.operation !== "PUT" || takenHere.get(cameraId) === entry.revision) return undefined
           takenHere.set(cameraId, entry.revision)
           // Deleted against the revision read: a tail saved meanwhile by a newer leaver stays. Not
           // waited for (one NATS round trip): the camera's ffmpeg starts once this answers.
-          kv.delete(key(cameraId), { previousSeq: entry.revision }).catch(() => undefined)
+          control.delete(key(cameraId), { previousSeq: entry.revision }).catch(() => undefined)
           const stored = decodeStoredHeader(entry.string())
           if (stored._tag === "Failure") {
             yield* Effect.logWarning("dropped a live tail that did not decode").pipe(Effect.annotateLogs({ cameraId }))

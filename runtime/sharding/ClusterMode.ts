@@ -2,8 +2,8 @@
  * The layers that differ between the modes, chosen once from the
  * configuration: with `VMS_NATS_URL` the node joins the cluster (sharding
  * over NATS with leases and fencing, events over NATS), without it it runs
- * everything on one in-process runner with an in-process event bus. Both
- * NATS-backed layers share one connection.
+ * everything on one in-process runner with an in-process event bus. The
+ * NATS-backed layers share one connection; live tails have their own.
  */
 import { Effect, Layer, Option } from "effect"
 import { NodeConfig } from "../config/NodeConfig.ts"
@@ -12,7 +12,7 @@ import { EventBus } from "../events/EventBus.ts"
 import { LiveHandover } from "../live/LiveHandover.ts"
 import * as NatsEventBus from "../events/NatsEventBus.ts"
 import * as LocalSharding from "./LocalSharding.ts"
-import { NatsClient } from "./NatsClient.ts"
+import { NatsBulkClient, NatsClient } from "./NatsClient.ts"
 import { NodeDirectory } from "./NodeDirectory.ts"
 import { OwnerProxy } from "../http/OwnerProxy.ts"
 import { FetchHttpClient } from "effect/http"
@@ -26,6 +26,15 @@ const natsClient = Layer.unwrap(
   })
 )
 
+/** The second connection, for the live tails cameras hand over when they move. */
+const natsBulkClient = Layer.unwrap(
+  Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const nodeId = yield* NodeId
+    return NatsBulkClient.layer({ url: Option.getOrThrow(config.natsUrl), namespace: config.cluster, name: nodeId })
+  })
+)
+
 const isCluster = Effect.map(NodeConfig, (config) => Option.isSome(config.natsUrl))
 
 export const eventBus = Layer.unwrap(
@@ -35,7 +44,7 @@ export const eventBus = Layer.unwrap(
 /** Cameras that move hand their live tail to their successor through NATS (cluster mode). */
 export const liveHandover = Layer.unwrap(
   Effect.map(isCluster, (cluster) =>
-    cluster ? LiveHandover.layerNats.pipe(Layer.provide(natsClient)) : LiveHandover.layerLocal)
+    cluster ? LiveHandover.layerNats.pipe(Layer.provide([natsClient, natsBulkClient])) : LiveHandover.layerLocal)
 )
 
 /** Live requests for cameras owned by another node are forwarded to it (cluster mode). */

@@ -1,6 +1,7 @@
 /**
- * The node's one connection to NATS (cluster mode), with the namespace
- * (`VMS_CLUSTER`) every subject and KV bucket of this cluster lives under.
+ * The node's connection to NATS (cluster mode), with the namespace
+ * (`VMS_CLUSTER`) every subject and KV bucket of this cluster lives under,
+ * and a second one for bulk data.
  * Reconnects forever; JetStream calls time out after `requestTimeoutMs` so a
  * node cut off from NATS notices within a lease instead of waiting 5 s.
  * Owns only the connection: leases, transport and events are built on it.
@@ -30,48 +31,60 @@ export interface KvBucketOptions {
   readonly maxAgeMs: number
 }
 
-export class NatsClient extends Context.Service<NatsClient, {
+export interface NatsClientService {
   readonly connection: NatsConnection
   readonly namespace: string
   /** Opens (creating if needed) the memory-backed KV bucket `<namespace>_<name>`. */
   readonly bucket: (name: string, options: KvBucketOptions) => Effect.Effect<KV, NatsUnavailable>
-}>()("vms/runtime/sharding/NatsClient") {
-  static readonly layer = (options: NatsClientOptions) =>
-    Layer.effect(
-      NatsClient,
-      Effect.gen(function*() {
-        const servers = options.url.split(",").map((server) => server.trim())
-        const connection = yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: () =>
-              connect({
-                servers,
-                name: options.name,
-                maxReconnectAttempts: -1,
-                reconnectTimeWait: 250,
-                // Notice a dead server within ~3 s, not the default 4 minutes.
-                pingInterval: 1_000,
-                maxPingOut: 3,
-                timeout: 2_000
-              }),
-            catch: (cause) => new NatsUnavailable({ operation: "connect", message: String(cause) })
+}
+
+const makeClient = (options: NatsClientOptions) =>
+  Effect.gen(function*() {
+    const servers = options.url.split(",").map((server) => server.trim())
+    const connection = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          connect({
+            servers,
+            name: options.name,
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 250,
+            // Notice a dead server within ~3 s, not the default 4 minutes.
+            pingInterval: 1_000,
+            maxPingOut: 3,
+            timeout: 2_000
           }),
-          (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
-        )
-        const js = jetstream(connection, { timeout: options.requestTimeoutMs ?? 1_000 })
-        const kvm = new Kvm(js)
-        const bucketName = (name: string) => `${options.namespace}_${name}`.replace(/[^A-Za-z0-9_-]/g, "_")
-        const bucket = (name: string, bucketOptions: KvBucketOptions) =>
-          Effect.tryPromise({
-            try: () => kvm.create(bucketName(name), { history: 1, ttl: bucketOptions.maxAgeMs, storage: "memory" }),
-            catch: (cause) => new NatsUnavailable({ operation: `open bucket ${bucketName(name)}`, message: String(cause) })
-          })
-        yield* Effect.logInfo("connected to NATS").pipe(
-          Effect.annotateLogs({ server: connection.getServer(), namespace: options.namespace })
-        )
-        return NatsClient.of({ connection, namespace: options.namespace, bucket })
-      })
+        catch: (cause) => new NatsUnavailable({ operation: "connect", message: String(cause) })
+      }),
+      (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
     )
+    const js = jetstream(connection, { timeout: options.requestTimeoutMs ?? 1_000 })
+    const kvm = new Kvm(js)
+    const bucketName = (name: string) => `${options.namespace}_${name}`.replace(/[^A-Za-z0-9_-]/g, "_")
+    const bucket = (name: string, bucketOptions: KvBucketOptions) =>
+      Effect.tryPromise({
+        try: () => kvm.create(bucketName(name), { history: 1, ttl: bucketOptions.maxAgeMs, storage: "memory" }),
+        catch: (cause) => new NatsUnavailable({ operation: `open bucket ${bucketName(name)}`, message: String(cause) })
+      })
+    yield* Effect.logInfo("connected to NATS").pipe(
+      Effect.annotateLogs({ server: connection.getServer(), namespace: options.namespace, connection: options.name })
+    )
+    return { connection, namespace: options.namespace, bucket } satisfies NatsClientService
+  })
+
+export class NatsClient extends Context.Service<NatsClient, NatsClientService>()("vms/runtime/sharding/NatsClient") {
+  static readonly layer = (options: NatsClientOptions) => Layer.effect(NatsClient, Effect.map(makeClient(options), NatsClient.of))
+}
+
+/**
+ * A second connection, for bulk data (live tails: hundreds of kilobytes per
+ * camera when a node stops). NATS handles each connection's messages in the
+ * order sent, so on the node's one connection the lease releases and
+ * announcements of a stopping node queued behind its cameras' tails.
+ */
+export class NatsBulkClient extends Context.Service<NatsBulkClient, NatsClientService>()("vms/runtime/sharding/NatsBulkClient") {
+  static readonly layer = (options: NatsClientOptions) =>
+    Layer.effect(NatsBulkClient, Effect.map(makeClient({ ...options, name: `${options.name} (bulk)` }), NatsBulkClient.of))
 }
 
 /**
