@@ -9,7 +9,7 @@
  * its release, one shard at a time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { Runner, RunnerAddress, ShardId } from "effect/cluster"
 import { eventually } from "../../test/support/Eventually.ts"
 import { natsUrl, testNamespace } from "../../test/support/Nats.ts"
@@ -30,9 +30,9 @@ const storageOf = (url: string, namespace: string, name: string, leaseTiming: ty
       NatsClient.layer({ url, namespace, name }),
       ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
     ))
-    const { leases, storage } = yield* NatsRunnerStorage.make(leaseTiming).pipe(Effect.provideContext(context))
+    const { handoff, leases, storage } = yield* NatsRunnerStorage.make(leaseTiming).pipe(Effect.provideContext(context))
     // Entity ids are shard ids here: the fence of shard `default:3` is asked about "default:3".
-    return { storage, fence: fenceOf(leases, (shardId) => shardId) }
+    return { storage, handoff, fence: fenceOf(leases, (shardId) => shardId) }
   })
 
 /** Milliseconds from `start` until the fence lets this runner act on `shard`. */
@@ -160,6 +160,48 @@ describe("NatsRunnerStorage", () => {
       )
       assert.isTrue(dropped)
       assert.isFalse(survivor.fence.owns(shard[0]!.toString()))
+    }).pipe(Effect.scoped))
+
+  it.live("a leaving runner lets a shard go when its last hold ends, before Sharding's own release", () =>
+    Effect.gen(function*() {
+      const url = yield* natsUrl
+      const namespace = testNamespace()
+      const leaver = yield* storageOf(url, namespace, "leaver", { ...timing, leaverPollMs: 60_000 })
+      const survivor = yield* storageOf(url, namespace, "survivor", { ...timing, leaverPollMs: 60_000 })
+      const leaverAddress = RunnerAddress.make("leaver", 4007)
+      const survivorAddress = RunnerAddress.make("survivor", 4008)
+      const shards = [ShardId.make("default", 7), ShardId.make("default", 8)]
+      const [held, free] = [shards[0]!.toString(), shards[1]!.toString()]
+      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+      yield* leaver.storage.acquire(leaverAddress, shards)
+      yield* leaver.storage.refresh(leaverAddress, shards)
+
+      // Two cameras of one shard hold it; a hold that ends while the runner is not leaving changes nothing.
+      const first = yield* Scope.make()
+      const second = yield* Scope.make()
+      yield* leaver.handoff.hold(held).pipe(Scope.provide(first))
+      yield* leaver.handoff.hold(held).pipe(Scope.provide(second))
+      const idle = yield* Scope.make()
+      yield* leaver.handoff.hold(free).pipe(Scope.provide(idle))
+      yield* Scope.close(idle, Exit.void)
+      assert.isTrue(leaver.fence.owns(free))
+
+      // Leaving: the survivor's round answers both shards at once and waits at the fence.
+      yield* leaver.storage.unregister(leaverAddress)
+      const start = Date.now()
+      assert.strictEqual((yield* survivor.storage.acquire(survivorAddress, shards)).length, 2)
+      yield* Scope.close(first, Exit.void)
+      assert.isTrue(leaver.fence.owns(held), "one camera of the shard is still stopping")
+      yield* Scope.close(second, Exit.void)
+      assert.isFalse(leaver.fence.owns(held), "the last hold ended: the lease went")
+      // Announced: the survivor owns it at once (its reads are slowed to a minute), the other shard not yet.
+      assert.isBelow(yield* ownedAfter(survivor.fence, shards[0]!, start), 1_500)
+      assert.isFalse(survivor.fence.owns(free))
+      // Sharding's own release after the node's last entity finds it gone and frees the rest.
+      yield* leaver.storage.release(leaverAddress, shards[0]!)
+      yield* leaver.storage.releaseAll(leaverAddress)
+      assert.isBelow(yield* ownedAfter(survivor.fence, shards[1]!, start), 1_500)
     }).pipe(Effect.scoped))
 
   it.live("a survivor takes a leaver's shard when the release is announced, not at its next read", () =>
