@@ -79,6 +79,15 @@ const liveGrace = 6
 const snapshotFreshMs = 2_000
 /** After a snapshot request, the camera decodes each new chunk ahead for this long. */
 const snapshotDemandMs = 10_000
+/**
+ * A camera handed to another node (this node is stopping) is stopped this long
+ * before its next keyframe (KeyframeClock). The successor plays it 0.4-0.8 s
+ * after the stop here (30 cameras on three nodes, 2 cores), so its first chunk
+ * mostly starts at that very keyframe, 0.7 s after the last frame here, and
+ * otherwise one keyframe interval later; stopped at once, the wait for the
+ * next keyframe added 0-1 s (a 1 s GOP) to every move.
+ */
+const handoverStopLeadMs = 700
 
 interface Running {
   readonly url: string
@@ -216,7 +225,15 @@ export const CameraLayer = Camera.toLayer(
               : Effect.void
           )
         )
-        const options = { cameraId, url: record.url, ffmpegPath: config.ffmpegPath, live, ...settings, mayRun: () => fence.owns(cameraId) }
+        const options = {
+          cameraId,
+          url: record.url,
+          ffmpegPath: config.ffmpegPath,
+          live,
+          ...settings,
+          mayRun: () => fence.owns(cameraId),
+          stopLeadMs: () => handoff.leaving() ? handoverStopLeadMs : undefined
+        }
         // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
         // stalled past the lease's margin), ffmpeg goes; if this node renews the lease after all,
         // the camera runs again.

@@ -18,6 +18,7 @@ import type { Scope } from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { StringDecoder } from "node:string_decoder"
+import * as KeyframeClock from "./KeyframeClock.ts"
 import { makeProgressParser, type ProgressBlock } from "./Progress.ts"
 import { cleanReason, isReasonLine, parseStreamInfo, type StreamInfo } from "./StderrLog.ts"
 import { ffmpegNiceness } from "./SpawnPacer.ts"
@@ -34,7 +35,16 @@ export interface IngestRunOptions {
   readonly chunkSeconds: number
   /** RTSP socket I/O timeout (ffmpeg gives up after about twice this). */
   readonly socketTimeoutMs: number
+  /**
+   * Asked when the run is stopped: stop ffmpeg this long before the camera's
+   * next keyframe (the camera moves to another node, see KeyframeClock), or
+   * at once when undefined.
+   */
+  readonly stopLeadMs?: () => number | undefined
 }
+
+/** The longest a stop waits for its moment before a keyframe. */
+const maxStopWaitMs = 1_500
 
 export type IngestEvent =
   | { readonly _tag: "Progress"; readonly block: ProgressBlock }
@@ -164,7 +174,11 @@ export const run = (
       const block = parseProgress(line)
       return block === undefined ? undefined : { _tag: "Progress", block }
     }, onEvent)
-    const chunks = eachLine(handle.getOutputFd(3), parseChunkLine, onEvent)
+    const keyframes = KeyframeClock.make()
+    const chunks = eachLine(handle.getOutputFd(3), parseChunkLine, (event) => {
+      if (event._tag === "Chunk") keyframes.observe(event.endSeconds, event.endSeconds - event.startSeconds, Date.now())
+      return onEvent(event)
+    })
     let lastReason: string | undefined
     let sawStream = false
     const log = eachLine(handle.stderr, (line) => {
@@ -182,13 +196,19 @@ export const run = (
     const readers = yield* Effect.forkScoped(
       Effect.all([progress, chunks, log], { concurrency: "unbounded", discard: true })
     )
-    // A stop (the camera is disabled, moves, or the node shuts down) ends ffmpeg with SIGTERM and
+    // A stop (the camera is disabled, moves, or the node shuts down) ends ffmpeg with SIGTERM (one
+    // that moves the camera to another node a moment before its next keyframe: KeyframeClock) and
     // reads what it writes on its way out: it closes the chunk it was writing and lists it, so the
     // last second before a stop reaches the live playlist and the recorder instead of staying an
     // unlisted file. Finalizers run in reverse order, so this runs while the readers still read;
     // the spawner's own SIGTERM/SIGKILL of the group follows and finds it gone.
     yield* Effect.addFinalizer(() =>
-      handle.kill({ killSignal: "SIGTERM", forceKillAfter: "1 second" }).pipe(
+      Effect.suspend(() => {
+        const leadMs = options.stopLeadMs?.()
+        const delay = leadMs === undefined ? 0 : KeyframeClock.stopDelayMs(keyframes, Date.now(), leadMs, maxStopWaitMs)
+        return delay > 0 ? Effect.sleep(delay) : Effect.void
+      }).pipe(
+        Effect.andThen(handle.kill({ killSignal: "SIGTERM", forceKillAfter: "1 second" })),
         Effect.ignore,
         Effect.andThen(Fiber.await(readers).pipe(Effect.timeout("1 second"), Effect.ignore))
       )

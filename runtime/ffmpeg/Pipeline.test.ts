@@ -196,4 +196,28 @@ describe("camera pipeline", () => {
       // It ends at the stop, give or take the clock of the chunk's first frame.
       assert.approximately(last.endMs, stoppedAt, 400)
     })))
+
+  it.live("a stop with a lead ends ffmpeg that long before the camera's next keyframe", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      // GOP 1 s: stopped 0.3 s before a keyframe, the chunk being written is ~0.7 s long.
+      const observed = yield* startPipeline(simulator.url(0), { stopLeadMs: () => 300 })
+      yield* waitFor(observed, "online", 5_000)
+      const listed: Array<{ readonly durationSeconds: number; readonly endMs: number }> = []
+      yield* observed.live.onChunk((chunk) =>
+        void listed.push({ durationSeconds: chunk.durationSeconds, endMs: chunk.programDateTime.getTime() + chunk.durationSeconds * 1000 })
+      )
+      yield* eventually("three more chunks", Effect.sync(() => listed.length >= 3 ? true : undefined), 6_000)
+      // Right after a keyframe: stopped at once, the last chunk would be a few frames long.
+      yield* eventually("just past a keyframe", Effect.sync(() =>
+        Date.now() - listed.at(-1)!.endMs <= 150 ? true : undefined), 3_000, 5)
+      const whole = listed.length
+      const stoppedAt = Date.now()
+      yield* Fiber.interrupt(observed.fiber)
+      assert.strictEqual(listed.length, whole + 1, "the chunk in progress is listed when the pipeline stops")
+      assert.approximately(listed.at(-1)!.durationSeconds, 0.7, 0.15)
+      // The stop waited for its moment: about 0.55 s here, never a whole GOP.
+      assert.isAbove(Date.now() - stoppedAt, 350)
+      assert.isBelow(Date.now() - stoppedAt, 1_500)
+    })))
 })

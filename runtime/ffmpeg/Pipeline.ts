@@ -37,6 +37,8 @@ export interface PipelineOptions {
    * without spawning (whoever runs it watches the lease and stops it).
    */
   readonly mayRun?: () => boolean
+  /** How long before the camera's next keyframe a stop ends ffmpeg (see IngestProcess); undefined: at once. */
+  readonly stopLeadMs?: () => number | undefined
 }
 
 export interface PipelineReport {
@@ -152,7 +154,8 @@ export const run = (
           dir: live.dir,
           startNumber,
           chunkSeconds: options.chunkSeconds,
-          socketTimeoutMs: options.socketTimeoutMs
+          socketTimeoutMs: options.socketTimeoutMs,
+          ...(options.stopLeadMs === undefined ? {} : { stopLeadMs: options.stopLeadMs })
         },
         onEvent
       ).pipe(

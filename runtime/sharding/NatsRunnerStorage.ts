@@ -104,6 +104,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
     /** Per shard, the work its lease must outlive (ShardHandoff). */
     const holds = new Map<string, number>()
     const handoff = ShardHandoff.of({
+      leaving: () => leaving,
       hold: (shardId) =>
         Effect.acquireRelease(
           Effect.sync(() => void holds.set(shardId, (holds.get(shardId) ?? 0) + 1)),

@@ -89,9 +89,11 @@ export class OwnershipFence extends Context.Service<OwnershipFence, {
 export class ShardHandoff extends Context.Service<ShardHandoff, {
   /** Holds the shard's lease (while the node stops) until the scope closes. */
   readonly hold: (shardId: string) => Effect.Effect<void, never, Scope>
+  /** The node is stopping and hands its shards to other nodes. */
+  readonly leaving: () => boolean
 }>()("vms/runtime/sharding/ShardHandoff") {
   /** Embedded mode: no lease, nobody to hand over to. */
-  static readonly layerLocal = Layer.succeed(ShardHandoff, ShardHandoff.of({ hold: () => Effect.void }))
+  static readonly layerLocal = Layer.succeed(ShardHandoff, ShardHandoff.of({ hold: () => Effect.void, leaving: () => false }))
 }
 
 /** The fence of a lease table: an entity is owned while the lease on its shard (`shardOf`) is valid. */
