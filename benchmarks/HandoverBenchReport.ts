@@ -81,17 +81,20 @@ export const toMarkdown = (r: HandoverResults): string =>
     "",
     "## Where the time goes",
     "",
-    "- The leaver leaves the membership at once and stops each camera's ffmpeg (it closes the chunk it was " +
-    "writing); as soon as a camera's ffmpeg has exited and its live tail (its last 3 chunks and their playlist " +
-    "entries) is saved in NATS, its shard is released, and the release announced on NATS: each camera goes on its " +
-    "own, not after the leaver's last one.",
+    "- The leaver leaves the membership at once and stops each camera's ffmpeg 0.7 s before the camera's next " +
+    "keyframe (it knows the keyframe times from the chunks ffmpeg closed; until then the camera's video goes on " +
+    "here). ffmpeg closes the chunk it was writing; as soon as it has exited and the camera's live tail (its last 3 " +
+    "chunks and their playlist entries) is saved in NATS, the camera's shard is released and the release announced " +
+    "on NATS: each camera goes on its own, not after the leaver's last one.",
     "- The survivors answer the leaver's shards as theirs at once, so the cameras' actors start while the leaver " +
     "is still stopping and wait at the ownership fence; the fence opens the moment a shard's lease is taken " +
     "(right after its release). A survivor keeps ffmpegs started ahead (`VMS_FFMPEG_WARM`, 12), so a moved " +
     "camera's RTSP session opens within milliseconds instead of after ffmpeg's 0.1–1 s start-up; its chunks are " +
     "numbered on from the leaver's tail.",
-    "- Then the camera's next keyframe: 0–1 s with the simulator's 1 s GOP, and as much as a camera's GOP elsewhere. " +
-    "The new owner's first chunk starts there; the gap is the handover itself plus that wait.",
+    "- The new owner's first chunk starts at the camera's next keyframe. When it plays within the 0.7 s before that " +
+    "keyframe, the gap is those 0.7 s (a little less: each chunk's time is stamped when the node lists it); when it " +
+    "plays later, one keyframe interval more (1 s here, a camera's GOP elsewhere). *Online* counts from the signal, " +
+    "so it includes the time the leaver kept each camera running.",
     "",
     ...machineSection(r.machine, r.startedAt)
   ].join("\n")
