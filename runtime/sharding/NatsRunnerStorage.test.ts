@@ -75,6 +75,47 @@ describe("NatsRunnerStorage", () => {
       assert.deepStrictEqual(yield* holder(), [undefined, undefined])
     }).pipe(Effect.scoped))
 
+  it.live("a release of a shard whose camera is still stopping waits for it; the lease is renewed meanwhile", () =>
+    Effect.gen(function*() {
+      const url = yield* natsUrl
+      const context = yield* Layer.build(Layer.mergeAll(
+        NatsClient.layer({ url, namespace: testNamespace(), name: "runner-storage-test" }),
+        ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
+      ))
+      const nats = Context.get(context, NatsClient)
+      const storageScope = yield* Scope.make()
+      const { handoff, storage } = yield* NatsRunnerStorage.make(timing).pipe(Effect.provideContext(context), Scope.provide(storageScope))
+      const shards = yield* nats.bucket("shards", { maxAgeMs: timing.leaseMs })
+      const address = RunnerAddress.make("draining", 4009)
+      const held = [ShardId.make("default", 9), ShardId.make("default", 10)]
+      const holder = () =>
+        Effect.promise(() => Promise.all(held.map((id) => shards.get(shardKey(id.toString()))))).pipe(
+          Effect.map((entries) => entries.map((entry) => entry?.operation === "PUT" ? entry.string() : undefined))
+        )
+      yield* storage.register(Runner.make({ address, groups: ["default"], weight: 1 }), true)
+      yield* storage.acquire(address, held)
+      yield* storage.refresh(address, held)
+      const cameras = [yield* Scope.make(), yield* Scope.make()]
+      yield* handoff.hold(held[0]!.toString()).pipe(Scope.provide(cameras[0]!))
+      yield* handoff.hold(held[1]!.toString()).pipe(Scope.provide(cameras[1]!))
+
+      // Sharding moves on while both cameras are still stopping: one shard released, then all.
+      yield* storage.release(address, held[0]!)
+      yield* storage.releaseAll(address)
+      yield* Effect.sleep(1.5 * timing.leaseMs)
+      assert.deepStrictEqual(yield* holder(), ["draining:4009", "draining:4009"], "renewed past a lease")
+
+      yield* Scope.close(cameras[0]!, Exit.void)
+      assert.deepStrictEqual(yield* holder(), [undefined, "draining:4009"])
+      // The storage closing waits for the last camera, then releases its shard.
+      const closing = yield* Effect.forkChild(Scope.close(storageScope, Exit.void))
+      yield* Effect.sleep("300 millis")
+      assert.deepStrictEqual(yield* holder(), [undefined, "draining:4009"])
+      yield* Scope.close(cameras[1]!, Exit.void)
+      yield* Fiber.join(closing)
+      assert.deepStrictEqual(yield* holder(), [undefined, undefined])
+    }).pipe(Effect.scoped))
+
   it.live("a round answers a leaver's shards at once, and each is owned as soon as its own release comes", () =>
     Effect.gen(function*() {
       const url = yield* natsUrl
@@ -150,12 +191,12 @@ describe("NatsRunnerStorage", () => {
       yield* leaver.storage.unregister(leaverAddress)
 
       assert.deepStrictEqual((yield* survivor.storage.acquire(survivorAddress, shard)).map(String), shard.map(String))
-      // The take gives up once the leaver's grace (2 s) is over: the next refresh drops the shard,
+      // The take gives up once the leaver's grace (4 s, a lease) is over: the next refresh drops the shard,
       // and Sharding stops what it started for it. It was never owned here.
       const dropped = yield* eventually(
         "the shard reported lost",
         Effect.map(survivor.storage.refresh(survivorAddress, shard), (held) => held.length === 0 ? true : undefined),
-        5_000,
+        8_000,
         50
       )
       assert.isTrue(dropped)
@@ -208,7 +249,7 @@ describe("NatsRunnerStorage", () => {
     Effect.gen(function*() {
       const url = yield* natsUrl
       const namespace = testNamespace()
-      // No read again within the leaver grace (2 s): only the announcement can end the wait early.
+      // No read again within the leaver grace (4 s): only the announcement can end the wait early.
       const slowReads = { ...timing, leaverPollMs: 60_000 }
       const leaver = yield* storageOf(url, namespace, "leaver", slowReads)
       const survivor = yield* storageOf(url, namespace, "survivor", slowReads)
@@ -223,7 +264,7 @@ describe("NatsRunnerStorage", () => {
       const start = Date.now()
       yield* Effect.forkScoped(Effect.andThen(Effect.sleep("300 millis"), leaver.storage.release(leaverAddress, shard[0]!)))
       assert.deepStrictEqual((yield* survivor.storage.acquire(survivorAddress, shard)).map(String), shard.map(String))
-      // Well before the grace ends (2 s), where a take that missed the announcement would read again.
+      // Well before the grace ends (4 s), where a take that missed the announcement would read again.
       assert.isBelow(yield* ownedAfter(survivor.fence, shard[0]!, start), 1_500)
     }).pipe(Effect.scoped))
 })

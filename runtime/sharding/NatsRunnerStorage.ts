@@ -23,6 +23,7 @@ import { Readiness } from "../health/Readiness.ts"
 import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { listKeys, NatsClient } from "./NatsClient.ts"
 import { nodesMaxAgeMs } from "./NodeDirectory.ts"
+import * as HandoffHolds from "./HandoffHolds.ts"
 import * as RunnerDeaths from "./RunnerDeaths.ts"
 import { type LeaseTable, monotonicNow, ShardHandoff, ShardLeases } from "./ShardLeases.ts"
 import {
@@ -38,6 +39,9 @@ import {
 export { defaultLeaseTiming, type LeaseTiming } from "./ShardLeaseBook.ts"
 
 const maxMachineId = 1023
+
+/** The longest a closing storage waits for cameras still handing over (each hold is bounded itself). */
+const drainMs = 10_000
 
 interface RunnerEntry {
   /** The encoded address (`host:port`), as the storage's calls name it. */
@@ -99,28 +103,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
     )
     const { leases } = book
 
-    /** Set when Sharding unregisters this node: it is stopping, and hands its shards over. */
-    let leaving = false
-    /** Per shard, the work its lease must outlive (ShardHandoff). */
-    const holds = new Map<string, number>()
-    const handoff = ShardHandoff.of({
-      leaving: () => leaving,
-      hold: (shardId) =>
-        Effect.acquireRelease(
-          Effect.sync(() => void holds.set(shardId, (holds.get(shardId) ?? 0) + 1)),
-          () =>
-            Effect.suspend(() => {
-              const left = (holds.get(shardId) ?? 1) - 1
-              if (left > 0) {
-                holds.set(shardId, left)
-                return Effect.void
-              }
-              holds.delete(shardId)
-              // Sharding's own release of it, after the node's last entity, then finds it gone.
-              return leaving ? book.release(shardId) : Effect.void
-            })
-        )
-    })
+    /** What each shard's lease must outlive; releases wait for it. */
+    const holds = HandoffHolds.make(book.release)
 
     const writeRunner = (address: string, entry: RunnerEntry) =>
       Effect.all([
@@ -162,7 +146,9 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
       const round = renewing
       if (round === undefined) return
       const startedAt = monotonicNow()
-      const renewed = yield* book.renewAll(round.address, book.toRenew(round.shardIds, startedAt))
+      // Released by Sharding while a camera of the shard was still stopping: renewed until it is done.
+      const listed = [...round.shardIds, ...holds.deferred()]
+      const renewed = yield* book.renewAll(round.address, book.toRenew(listed, startedAt))
       const mine = registered.get(round.address)
       if (mine !== undefined) {
         const entry = { ...mine, shards: renewed }
@@ -241,7 +227,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           // ffmpegs closing their last chunks) hands its shards over instead of letting them lapse,
           // which would skip the live tail and make the successors wait for max_age; `releaseAll`
           // ends the renewals.
-          leaving = true
+          holds.leave()
           const entry = registered.get(address)
           registered.delete(address)
           yield* attempt("unregister", () => runners.delete(runnerKey(address))).pipe(Effect.ignore)
@@ -315,15 +301,20 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           renewing = { address, shardIds }
           return shardIds.filter(book.stillHeld)
         }),
-      release: (_address, shardId) => book.release(shardId),
+      release: (_address, shardId) => holds.release(shardId),
       releaseAll: (_address) =>
         Effect.suspend(() => {
-          // Stopping: nothing is renewed any more; what a release misses lapses within the lease.
-          renewing = undefined
-          return Effect.forEach(book.heldIds(), book.release, { concurrency: 64, discard: true })
+          // Stopping: only what still waits for its holds is renewed; what a release misses lapses
+          // within the lease.
+          renewing = renewing === undefined ? undefined : { address: renewing.address, shardIds: [] }
+          return Effect.forEach(book.heldIds(), holds.release, { concurrency: 64, discard: true })
         })
     })
-    return { storage, leases, handoff, health } satisfies NatsRunnerStorage
+    // Closing: a camera still stopping (its last chunk, its tail) keeps its lease until it is done;
+    // then the releases that waited go. Runs before the renewer stops (finalizers run in reverse
+    // order), so the leases are renewed meanwhile.
+    yield* Effect.addFinalizer(() => holds.drain(drainMs))
+    return { storage, leases, handoff: holds.service, health } satisfies NatsRunnerStorage
   })
 
 /**

@@ -39,12 +39,15 @@ export const defaultLeaseTiming: LeaseTiming = { leaseMs: 4_000, marginMs: 800, 
 /**
  * How long an acquisition waits for a lease whose holder left the membership.
  * A node stopping with SIGTERM unregisters first (the survivors start taking
- * its shards at once), then stops its entities (ffmpeg closes its last chunk,
- * the live tail is saved) and only then releases their leases: 0.3-0.6 s
- * later on a quiet 2-core machine, 0.7-1.2 s on a loaded one. A lease that
- * lapses meanwhile (a leaver that crashed mid-stop) is taken as soon as it does.
+ * its shards at once), then stops each camera just before its next keyframe
+ * (up to 1.5 s later), ffmpeg closes its last chunk, the live tail is saved,
+ * and the camera's lease is released: 0.3-2 s after the signal, more on a
+ * loaded machine. It renews the leases it still holds meanwhile; one that
+ * lapses instead (a leaver that crashed mid-stop) is taken as soon as it
+ * does, within a lease. A take that gives up is reported lost, and Sharding
+ * stops the actors it started for the shard.
  */
-const leaverGraceMs = 2_000
+const leaverGraceMs = 4_000
 
 /**
  * An acquisition round answers within this with what it took so far (and
