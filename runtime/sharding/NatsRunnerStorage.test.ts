@@ -35,6 +35,20 @@ const storageOf = (url: string, namespace: string, name: string, leaseTiming: ty
     return { storage, handoff, fence: fenceOf(leases, (shardId) => shardId) }
   })
 
+/** A leaver and a survivor, each on its own connection, registered in a fresh cluster namespace. */
+const leaverAndSurvivor = (ports: readonly [number, number], leaseTiming: typeof timing & { readonly leaverPollMs?: number } = timing) =>
+  Effect.gen(function*() {
+    const url = yield* natsUrl
+    const namespace = testNamespace()
+    const leaver = yield* storageOf(url, namespace, "leaver", leaseTiming)
+    const survivor = yield* storageOf(url, namespace, "survivor", leaseTiming)
+    const leaverAddress = RunnerAddress.make("leaver", ports[0])
+    const survivorAddress = RunnerAddress.make("survivor", ports[1])
+    yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
+    yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
+    return { leaver, leaverAddress, survivor, survivorAddress }
+  })
+
 /** Milliseconds from `start` until the fence lets this runner act on `shard`. */
 const ownedAfter = (fence: ReturnType<typeof fenceOf>, shard: ShardId.ShardId, start: number) =>
   Effect.map(fence.untilOwned(shard.toString()), () => Date.now() - start)
@@ -118,15 +132,8 @@ describe("NatsRunnerStorage", () => {
 
   it.live("a round answers a leaver's shards at once, and each is owned as soon as its own release comes", () =>
     Effect.gen(function*() {
-      const url = yield* natsUrl
-      const namespace = testNamespace()
-      const leaver = yield* storageOf(url, namespace, "leaver")
-      const survivor = yield* storageOf(url, namespace, "survivor")
-      const leaverAddress = RunnerAddress.make("leaver", 4001)
-      const survivorAddress = RunnerAddress.make("survivor", 4002)
+      const { leaver, leaverAddress, survivor, survivorAddress } = yield* leaverAndSurvivor([4001, 4002])
       const shards = [ShardId.make("default", 3), ShardId.make("default", 4)]
-      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
-      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
       assert.strictEqual((yield* leaver.storage.acquire(leaverAddress, shards)).length, 2)
       yield* leaver.storage.refresh(leaverAddress, shards)
 
@@ -176,15 +183,8 @@ describe("NatsRunnerStorage", () => {
 
   it.live("a shard answered as being taken from a leaver that never releases it is reported lost", () =>
     Effect.gen(function*() {
-      const url = yield* natsUrl
-      const namespace = testNamespace()
-      const leaver = yield* storageOf(url, namespace, "leaver")
-      const survivor = yield* storageOf(url, namespace, "survivor")
-      const leaverAddress = RunnerAddress.make("leaver", 4005)
-      const survivorAddress = RunnerAddress.make("survivor", 4006)
+      const { leaver, leaverAddress, survivor, survivorAddress } = yield* leaverAndSurvivor([4005, 4006])
       const shard = [ShardId.make("default", 6)]
-      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
-      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
       yield* leaver.storage.acquire(leaverAddress, shard)
       yield* leaver.storage.refresh(leaverAddress, shard)
       // Out of the membership, but its stop hangs: it keeps renewing the lease and never releases it.
@@ -205,16 +205,9 @@ describe("NatsRunnerStorage", () => {
 
   it.live("a leaving runner lets a shard go when its last hold ends, before Sharding's own release", () =>
     Effect.gen(function*() {
-      const url = yield* natsUrl
-      const namespace = testNamespace()
-      const leaver = yield* storageOf(url, namespace, "leaver", { ...timing, leaverPollMs: 60_000 })
-      const survivor = yield* storageOf(url, namespace, "survivor", { ...timing, leaverPollMs: 60_000 })
-      const leaverAddress = RunnerAddress.make("leaver", 4007)
-      const survivorAddress = RunnerAddress.make("survivor", 4008)
+      const { leaver, leaverAddress, survivor, survivorAddress } = yield* leaverAndSurvivor([4007, 4008], { ...timing, leaverPollMs: 60_000 })
       const shards = [ShardId.make("default", 7), ShardId.make("default", 8)]
       const [held, free] = [shards[0]!.toString(), shards[1]!.toString()]
-      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
-      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
       yield* leaver.storage.acquire(leaverAddress, shards)
       yield* leaver.storage.refresh(leaverAddress, shards)
 
@@ -247,17 +240,9 @@ describe("NatsRunnerStorage", () => {
 
   it.live("a survivor takes a leaver's shard when the release is announced, not at its next read", () =>
     Effect.gen(function*() {
-      const url = yield* natsUrl
-      const namespace = testNamespace()
       // No read again within the leaver grace (4 s): only the announcement can end the wait early.
-      const slowReads = { ...timing, leaverPollMs: 60_000 }
-      const leaver = yield* storageOf(url, namespace, "leaver", slowReads)
-      const survivor = yield* storageOf(url, namespace, "survivor", slowReads)
-      const leaverAddress = RunnerAddress.make("leaver", 4003)
-      const survivorAddress = RunnerAddress.make("survivor", 4004)
+      const { leaver, leaverAddress, survivor, survivorAddress } = yield* leaverAndSurvivor([4003, 4004], { ...timing, leaverPollMs: 60_000 })
       const shard = [ShardId.make("default", 5)]
-      yield* leaver.storage.register(Runner.make({ address: leaverAddress, groups: ["default"], weight: 1 }), true)
-      yield* survivor.storage.register(Runner.make({ address: survivorAddress, groups: ["default"], weight: 1 }), true)
       assert.strictEqual((yield* leaver.storage.acquire(leaverAddress, shard)).length, 1)
       yield* leaver.storage.refresh(leaverAddress, shard)
       yield* leaver.storage.unregister(leaverAddress)
