@@ -17,9 +17,11 @@
  * small header, both carrying the same random id. The successor reads the
  * header first, so it can start ffmpeg (whose chunks are numbered on from the
  * tail's) while the bytes are still on their way. Both are sent at once,
- * bytes first: JetStream stores one connection's messages to a stream in the
- * order sent, so a successor that sees the header finds the bytes (or later
- * ones, with another id: then it lists nothing).
+ * bytes first, on a second NATS connection of the node's (`NatsBulkClient`,
+ * so they never hold up lease traffic): JetStream stores one connection's
+ * messages to a stream in the order sent, so a successor that sees the
+ * header finds the bytes (or later ones, with another id: then it lists
+ * nothing). A tail is the newest `tailChunks` chunks.
  * One node alone has nobody to hand over to: its layer saves nothing.
  */
 import type { KV } from "@nats-io/kv"
@@ -167,9 +169,9 @@ export class LiveHandover extends Context.Service<LiveHandover, TailLimits & {
           Effect.logWarning("could not read the camera's live tail").pipe(Effect.annotateLogs({ cameraId, error: String(error) })),
           undefined
         )
-      // One tail's bytes on their way at a time: a dozen cameras moving here at once fetched ~9 MB
-      // together, and the small headers the next cameras wait for (to start their ffmpeg) queued
-      // behind them on the connection for up to 0.6 s.
+      // One tail's bytes on their way at a time: a dozen cameras moving here at once fetched their
+      // bytes together, and every camera's came as late as the last one's (and the headers the
+      // next cameras waited for queued behind them, before headers had the node's own connection).
       const oneAtATime = yield* Semaphore.make(1)
       const files = (cameraId: string, header: TailHeader, filesId: string) =>
         Effect.gen(function*() {

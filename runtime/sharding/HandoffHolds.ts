@@ -19,8 +19,9 @@
  * keyframe, ffmpeg gets 1 s after SIGTERM before SIGKILL, and a tail save is
  * a NATS round trip.
  */
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect } from "effect"
 import type { Scope } from "effect/Scope"
+import * as Notice from "./Notice.ts"
 import { ShardHandoff } from "./ShardLeases.ts"
 
 export const make = (release: (shardId: string) => Effect.Effect<void>) => {
@@ -28,8 +29,8 @@ export const make = (release: (shardId: string) => Effect.Effect<void>) => {
   const holds = new Map<string, number>()
   /** Released by Sharding (or by `releaseAll`) while held: released when the holds end. */
   const deferred = new Set<string>()
-  /** Done, and replaced, whenever a shard's last hold ends. */
-  let holdEnded = Deferred.makeUnsafe<void>()
+  /** Fired whenever a shard's last hold ends. */
+  const holdEnded = Notice.make()
 
   const releaseNow = (shardId: string) => Effect.suspend(() => {
     deferred.delete(shardId)
@@ -47,9 +48,7 @@ export const make = (release: (shardId: string) => Effect.Effect<void>) => {
             return Effect.void
           }
           holds.delete(shardId)
-          const ended = holdEnded
-          holdEnded = Deferred.makeUnsafe<void>()
-          Deferred.doneUnsafe(ended, Exit.void)
+          holdEnded.fire()
           return leaving || deferred.has(shardId) ? releaseNow(shardId) : Effect.void
         })
     )
@@ -78,7 +77,7 @@ export const make = (release: (shardId: string) => Effect.Effect<void>) => {
       Effect.gen(function*() {
         const until = Date.now() + ms
         while (holds.size > 0 && Date.now() < until) {
-          yield* Deferred.await(holdEnded).pipe(Effect.timeoutOption(Math.max(1, until - Date.now())))
+          yield* Deferred.await(holdEnded.next()).pipe(Effect.timeoutOption(Math.max(1, until - Date.now())))
         }
         const free = [...deferred].filter((shardId) => !holds.has(shardId))
         yield* Effect.forEach(free, releaseNow, { concurrency: "unbounded", discard: true })

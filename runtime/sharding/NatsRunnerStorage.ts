@@ -16,7 +16,7 @@
  * else, measured from when the renewal was sent; a shard past that local
  * deadline is reported lost to Sharding, which stops its entities.
  */
-import { Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Deferred, Effect, Layer, Scope } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import * as RunnerStorage from "effect/cluster/RunnerStorage"
 import { Readiness } from "../health/Readiness.ts"
@@ -24,6 +24,7 @@ import { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
 import { listKeys, NatsClient } from "./NatsClient.ts"
 import { nodesMaxAgeMs } from "./NodeDirectory.ts"
 import * as HandoffHolds from "./HandoffHolds.ts"
+import * as Notice from "./Notice.ts"
 import * as RunnerDeaths from "./RunnerDeaths.ts"
 import { type LeaseTable, monotonicNow, ShardHandoff, ShardLeases } from "./ShardLeases.ts"
 import {
@@ -225,8 +226,8 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           // goes before that. The leases still held are renewed until then (the renewal round skips the
           // runner key once it is unregistered), so a stop slower than a lease (a loaded machine,
           // ffmpegs closing their last chunks) hands its shards over instead of letting them lapse,
-          // which would skip the live tail and make the successors wait for max_age; `releaseAll`
-          // ends the renewals.
+          // which would skip the live tail and make the successors wait for max_age; after
+          // `releaseAll` only the leases whose release waits for a hold are renewed.
           holds.leave()
           const entry = registered.get(address)
           registered.delete(address)
@@ -261,13 +262,11 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
         Effect.gen(function*() {
           const taken: Array<string> = []
           const settled = new Set<string>()
-          let progress = Deferred.makeUnsafe<void>()
+          const progress = Notice.make()
           const settle = (shardId: string) =>
             Effect.sync(() => {
               settled.add(shardId)
-              const done = progress
-              progress = Deferred.makeUnsafe<void>()
-              Deferred.doneUnsafe(done, Exit.void)
+              progress.fire()
             })
           yield* Effect.forEach(shardIds, (shardId) =>
             book.acquireOne(address, shardId).pipe(
@@ -284,7 +283,7 @@ export const make = (timing: LeaseTiming = defaultLeaseTiming) =>
           const deadline = monotonicNow() + acquireBudgetMs
           while (true) {
             // Read before the check, so a change between the two wakes the wait.
-            const changed = [progress, book.startedWaiting()]
+            const changed = [progress.next(), book.startedWaiting()]
             if (shardIds.every((id) => settled.has(id) || book.isAwaitingLeaver(id))) break
             const left = deadline - monotonicNow()
             if (left <= 0) break

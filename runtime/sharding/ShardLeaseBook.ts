@@ -13,7 +13,8 @@ import type { KV } from "@nats-io/kv"
 import { Deferred, Effect, Exit } from "effect"
 import { PersistenceError } from "effect/cluster/ClusterError"
 import type { ClusterMetrics } from "../metrics/ClusterMetrics.ts"
-import { makeLeaseTable, monotonicNow, signalTaken } from "./ShardLeases.ts"
+import * as Notice from "./Notice.ts"
+import { makeLeaseTable, monotonicNow } from "./ShardLeases.ts"
 
 export interface LeaseTiming {
   /** Max age of the KV entries: a lease not renewed within it expires in NATS. */
@@ -112,8 +113,8 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
   const unclaimedGraceMs = 3_000
   /** The shards being taken from a leaver: waiting for its release, then creating the lease. */
   const awaitingLeaver = new Set<string>()
-  /** Done, and replaced, each time a take starts waiting for a leaver. */
-  let startedWaiting = Deferred.makeUnsafe<void>()
+  /** Fired each time a take starts waiting for a leaver. */
+  const startedWaiting = Notice.make()
   /** Per shard a take waits on: done when another node announces it released the lease. */
   const releaseSignals = new Map<string, Deferred.Deferred<void>>()
   const releasedElsewhere = (shardId: string) => {
@@ -140,7 +141,7 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
     const taken = !leases.deadlines.has(shardId)
     revisions.set(shardId, revision)
     leases.deadlines.set(shardId, sentAt + timing.leaseMs - timing.marginMs)
-    if (taken) signalTaken(leases)
+    if (taken) leases.taken.fire()
   }
   const drop = (shardId: string) => {
     revisions.delete(shardId)
@@ -212,9 +213,7 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
       // entities stop) is given a moment to release, rather than a whole acquisition round.
       if (current !== undefined && !isMember(keyToken(current.string()))) {
         awaitingLeaver.add(shardId)
-        const waiting = startedWaiting
-        startedWaiting = Deferred.makeUnsafe<void>()
-        Deferred.doneUnsafe(waiting, Exit.void)
+        startedWaiting.fire()
         current = yield* Effect.gen(function*() {
           let entry = current
           const until = monotonicNow() + leaverGraceMs
@@ -302,7 +301,7 @@ export const makeLeaseBook = ({ announceRelease, isMember, metrics, shards, timi
     /** Whether the take of this shard is waiting for a leaver to release its lease. */
     isAwaitingLeaver: (shardId: string) => awaitingLeaver.has(shardId),
     /** Done when a take next starts waiting for a leaver (read it before checking `isAwaitingLeaver`). */
-    startedWaiting: () => startedWaiting,
+    startedWaiting: startedWaiting.next,
     /** Another node announced that it released this lease: a take waiting for it tries to take it now. */
     releasedElsewhere,
     /** Every lease this node holds now. */

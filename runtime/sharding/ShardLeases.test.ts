@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { eventually } from "../../test/support/Eventually.ts"
-import { fenceOf, makeLeaseTable, monotonicNow, signalTaken, whileOwned } from "./ShardLeases.ts"
+import { fenceOf, makeLeaseTable, monotonicNow, whileOwned } from "./ShardLeases.ts"
 
 describe("ownership fence", () => {
   it.live("a pipeline runs while the lease holds, stops the moment it lapses, and runs again once renewed", () =>
@@ -50,7 +50,7 @@ describe("ownership fence", () => {
       assert.isUndefined(waiting.pollUnsafe())
       const takenAt = Date.now()
       table.deadlines.set("default:cam", monotonicNow() + 60_000)
-      signalTaken(table)
+      table.taken.fire()
       yield* Fiber.join(waiting)
       assert.isBelow(Date.now() - takenAt, 1_000)
       // Owned already: no wait at all.

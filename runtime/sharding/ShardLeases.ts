@@ -12,9 +12,10 @@
  * process is stopped). In embedded mode there is one runner and no lease:
  * the fence always passes.
  */
-import { Context, Deferred, Effect, Exit, Layer } from "effect"
+import { Context, Deferred, Effect, Layer } from "effect"
 import type { Scope } from "effect/Scope"
 import { EntityId, Sharding } from "effect/cluster"
+import * as Notice from "./Notice.ts"
 
 /** A monotonic clock in milliseconds. */
 export const monotonicNow = (): number => performance.now()
@@ -22,18 +23,11 @@ export const monotonicNow = (): number => performance.now()
 export interface LeaseTable {
   /** Valid until this monotonic time, for each held shard (`group:id`). */
   readonly deadlines: Map<string, number>
-  /** Done, and replaced, each time a lease is taken: what a wait for ownership wakes on. */
-  taken: Deferred.Deferred<void>
+  /** Fired each time a lease is taken: what a wait for ownership wakes on. */
+  readonly taken: Notice.Notice
 }
 
-export const makeLeaseTable = (): LeaseTable => ({ deadlines: new Map(), taken: Deferred.makeUnsafe<void>() })
-
-/** Wakes every wait for ownership: a lease was taken. */
-export const signalTaken = (table: LeaseTable): void => {
-  const taken = table.taken
-  table.taken = Deferred.makeUnsafe<void>()
-  Deferred.doneUnsafe(taken, Exit.void)
-}
+export const makeLeaseTable = (): LeaseTable => ({ deadlines: new Map(), taken: Notice.make() })
 
 export const holds = (table: LeaseTable, shardId: string): boolean => {
   const deadline = table.deadlines.get(shardId)
@@ -87,7 +81,10 @@ export class OwnershipFence extends Context.Service<OwnershipFence, {
  * only through the ownership fence, which the release closes.
  */
 export class ShardHandoff extends Context.Service<ShardHandoff, {
-  /** Holds the shard's lease (while the node stops) until the scope closes. */
+  /**
+   * Keeps the shard's lease until the scope closes: no release of it goes out
+   * meanwhile (Sharding's own included); a leaving node releases it then.
+   */
   readonly hold: (shardId: string) => Effect.Effect<void, never, Scope>
   /** The node is stopping and hands its shards to other nodes. */
   readonly leaving: () => boolean
@@ -105,7 +102,7 @@ export const fenceOf = (table: LeaseTable, shardOf: (entityId: string) => string
         const shardId = shardOf(entityId)
         // The signal is read before the lease is checked, so a take between the two is not missed.
         while (true) {
-          const taken = table.taken
+          const taken = table.taken.next()
           if (holds(table, shardId)) return
           yield* Deferred.await(taken).pipe(Effect.timeoutOption(pollMs))
         }
