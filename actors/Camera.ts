@@ -88,6 +88,12 @@ const snapshotDemandMs = 10_000
  * next keyframe added 0-1 s (a 1 s GOP) to every move.
  */
 const handoverStopLeadMs = 700
+/**
+ * Off for now: with aligned stops, 2 of 5 full test runs saw two ffmpegs pull
+ * one camera for a moment during test/cluster-moves' SIGTERM handover (cause
+ * not found yet; see issue 4's note). No camera has two owners comes first.
+ */
+const alignHandoverStops = false
 
 interface Running {
   readonly url: string
@@ -232,7 +238,7 @@ export const CameraLayer = Camera.toLayer(
           live,
           ...settings,
           mayRun: () => fence.owns(cameraId),
-          stopLeadMs: () => handoff.leaving() ? handoverStopLeadMs : undefined
+          stopLeadMs: () => alignHandoverStops && handoff.leaving() ? handoverStopLeadMs : undefined
         }
         // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
         // stalled past the lease's margin), ffmpeg goes; if this node renews the lease after all,
