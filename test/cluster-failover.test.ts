@@ -10,7 +10,7 @@ import { startTestSimulator } from "../protocols/rtsp/testing/TestSimulator.ts"
 import {
   addCamera,
   allOnline,
-  doublePulled,
+  pulledTwice,
   type FfmpegProcess,
   ingestFfmpegs,
   startNode,
@@ -44,7 +44,7 @@ describe("cluster failover", () => {
         const seen = yield* statuses(node, cameraIds)
         assert.deepStrictEqual(seen?.map((s) => s.nodeId), before.map((s) => s.nodeId))
       }
-      assert.deepStrictEqual(doublePulled(yield* ingestFfmpegs(prefix)), [])
+      assert.deepStrictEqual(yield* pulledTwice(prefix), [])
       // Every camera's live playlist, and a segment of it, through every node (non-owners forward to the owner).
       yield* Effect.forEach(nodes, (node) =>
         Effect.forEach(cameraIds, (id) =>
@@ -62,7 +62,7 @@ describe("cluster failover", () => {
       const violations: Array<string> = []
       const scanner = yield* Effect.gen(function*() {
         while (true) {
-          const doubles = doublePulled(yield* ingestFfmpegs(prefix))
+          const doubles = yield* pulledTwice(prefix)
           if (doubles.length > 0) violations.push(...doubles)
           yield* Effect.sleep("100 millis")
         }

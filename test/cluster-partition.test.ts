@@ -13,7 +13,7 @@ import {
   addCamera,
   allOnline,
   type ClusterNode,
-  doublePulled,
+  pulledTwice,
   ingestFfmpegs,
   json,
   startNode,
@@ -57,7 +57,7 @@ const scanOverlaps = (prefix: string) =>
     const fiber = yield* Effect.gen(function*() {
       while (true) {
         const now = Date.now()
-        for (const source of doublePulled(yield* ingestFfmpegs(prefix))) {
+        for (const source of yield* pulledTwice(prefix)) {
           const seen = overlaps.get(source)
           if (seen === undefined || now - seen.to > 500) overlaps.set(source, { from: now, to: now })
           else seen.to = now

@@ -7,6 +7,7 @@
  */
 import { Effect, type Scope } from "effect"
 import WebSocket from "ws"
+import * as fsSync from "node:fs"
 import * as fs from "node:fs/promises"
 import { freePort } from "../../runtime/net/FreePort.ts"
 import { eventually } from "./Eventually.ts"
@@ -78,6 +79,14 @@ export const addCamera = (node: ClusterNode, id: string, url: string) =>
     response.status === 201 ? Effect.void : Effect.die(new Error(`adding ${id}: ${response.status} ${JSON.stringify(response.body)}`))
   ))
 
+/** A gauge's value as the node's /metrics page shows it now (NaN when absent). */
+export const gauge = (node: ClusterNode, name: string) =>
+  Effect.promise(() =>
+    fetch(`${node.baseUrl}/metrics`).then((r) => r.text()).then((page) =>
+      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(page)?.[1])
+    ).catch(() => Number.NaN)
+  )
+
 export interface StatusView {
   readonly cameraId: string
   readonly status: string
@@ -136,12 +145,42 @@ export const ingestFfmpegs = (rtspPrefix: string): Effect.Effect<ReadonlyArray<F
     return found
   })
 
-/** Sources pulled by more than one running (not stopped) ffmpeg. */
-export const doublePulled = (ffmpegs: ReadonlyArray<FfmpegProcess>): ReadonlyArray<string> => {
-  const counts = new Map<string, number>()
-  for (const ffmpeg of ffmpegs) if (ffmpeg.state !== "T") counts.set(ffmpeg.source, (counts.get(ffmpeg.source) ?? 0) + 1)
-  return [...counts].filter(([, count]) => count > 1).map(([source]) => source)
+/** Sources pulled by more than one running (not stopped) ffmpeg, as one scan saw them. */
+const doublePulled = (ffmpegs: ReadonlyArray<FfmpegProcess>): Map<string, Array<number>> => {
+  const pids = new Map<string, Array<number>>()
+  for (const ffmpeg of ffmpegs) if (ffmpeg.state !== "T") pids.set(ffmpeg.source, [...(pids.get(ffmpeg.source) ?? []), ffmpeg.pid])
+  return new Map([...pids].filter(([, of]) => of.length > 1))
 }
+
+/** Whether `pid` pulls `source` now and is not stopped (nor a zombie): read at once, synchronously. */
+const pullsNow = (pid: number, source: string): boolean => {
+  try {
+    const stat = fsSync.readFileSync(`/proc/${pid}/stat`, "utf8")
+    if (["T", "t", "Z", "X"].includes(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "?")) return false
+    const args = fsSync.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+    return args[args.indexOf("-i") + 1] === source
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Sources that two running ffmpegs pull at the same moment. A scan of /proc
+ * is no snapshot: it reads one process after another, for up to a few hundred
+ * milliseconds on a busy machine (360 ms seen here), so it can read a leaving
+ * owner's ffmpeg just before it exits and its successor's just after it
+ * starts (a clean SIGTERM handover: 100 ms apart). Each double a scan
+ * sees is checked again at once, twice over, in pid order: two processes seen
+ * alive in both passes were alive together (each lived through the span
+ * between its two reads, and those spans overlap).
+ */
+export const pulledTwice = (rtspPrefix: string): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.map(ingestFfmpegs(rtspPrefix), (ffmpegs) =>
+    [...doublePulled(ffmpegs)].filter(([source, pids]) => {
+      const first = pids.map((pid) => pullsNow(pid, source))
+      const second = pids.map((pid) => pullsNow(pid, source))
+      return pids.filter((_, i) => first[i] && second[i]).length > 1
+    }).map(([source]) => source))
 
 /** A `camera_status_update` as a subscriber received it. */
 export interface ReceivedStatus {
