@@ -88,12 +88,6 @@ const snapshotDemandMs = 10_000
  * next keyframe added 0-1 s (a 1 s GOP) to every move.
  */
 const handoverStopLeadMs = 700
-/**
- * Off for now: with aligned stops, 2 of 5 full test runs saw two ffmpegs pull
- * one camera for a moment during test/cluster-moves' SIGTERM handover (cause
- * not found yet; see issue 4's note). No camera has two owners comes first.
- */
-const alignHandoverStops = false
 
 interface Running {
   readonly url: string
@@ -238,7 +232,9 @@ export const CameraLayer = Camera.toLayer(
           live,
           ...settings,
           mayRun: () => fence.owns(cameraId),
-          stopLeadMs: () => alignHandoverStops && handoff.leaving() ? handoverStopLeadMs : undefined
+          // Only while the lease holds: a stop waits for its keyframe under the lease, never past it.
+          stopLeadMs: () => handoff.leaving() && fence.owns(cameraId) ? handoverStopLeadMs : undefined,
+          stopWaitEnds: fence.lost(cameraId)
         }
         // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop
         // stalled past the lease's margin), ffmpeg goes; if this node renews the lease after all,

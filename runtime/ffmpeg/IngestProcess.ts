@@ -41,6 +41,11 @@ export interface IngestRunOptions {
    * at once when undefined.
    */
   readonly stopLeadMs?: () => number | undefined
+  /**
+   * Ends that wait at once when done first: the camera's lease is lost, and
+   * a successor may start its own ffmpeg any moment.
+   */
+  readonly stopWaitEnds?: Effect.Effect<void>
 }
 
 /** The longest a stop waits for its moment before a keyframe. */
@@ -206,7 +211,10 @@ export const run = (
       Effect.suspend(() => {
         const leadMs = options.stopLeadMs?.()
         const delay = leadMs === undefined ? 0 : KeyframeClock.stopDelayMs(keyframes, Date.now(), leadMs, maxStopWaitMs)
-        return delay > 0 ? Effect.sleep(delay) : Effect.void
+        if (delay <= 0) return Effect.void
+        return options.stopWaitEnds === undefined
+          ? Effect.sleep(delay)
+          : Effect.raceFirst(Effect.sleep(delay), options.stopWaitEnds)
       }).pipe(
         Effect.andThen(handle.kill({ killSignal: "SIGTERM", forceKillAfter: "1 second" })),
         Effect.ignore,

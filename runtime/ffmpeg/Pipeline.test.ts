@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { startTestSimulator } from "../../protocols/rtsp/testing/TestSimulator.ts"
@@ -219,5 +219,30 @@ describe("camera pipeline", () => {
       // The stop waited for its moment: about 0.55 s here, never a whole GOP.
       assert.isAbove(Date.now() - stoppedAt, 350)
       assert.isBelow(Date.now() - stoppedAt, 1_500)
+    })))
+
+  it.live("a stop waiting for its keyframe ends ffmpeg at once when the lease goes meanwhile", () =>
+    live(Effect.gen(function*() {
+      const simulator = yield* startTestSimulator({ cameras: 1 })
+      const leaseLost = yield* Deferred.make<void>()
+      // A lead of a whole GOP: the stop would wait about a second for the next keyframe.
+      const observed = yield* startPipeline(simulator.url(0), { stopLeadMs: () => 990, stopWaitEnds: Deferred.await(leaseLost) })
+      yield* waitFor(observed, "online", 5_000)
+      const chunks: Array<number> = []
+      yield* observed.live.onChunk((chunk) => void chunks.push(chunk.programDateTime.getTime() + chunk.durationSeconds * 1000))
+      yield* eventually("two more chunks", Effect.sync(() => chunks.length >= 2 ? true : undefined), 5_000)
+      // Just past a keyframe: the wait would be most of a GOP.
+      yield* eventually("just past a keyframe", Effect.sync(() => Date.now() - chunks.at(-1)! <= 100 ? true : undefined), 3_000, 5)
+      const [pid] = yield* ingestFfmpegs(simulator.url(0))
+      assert.isDefined(pid)
+      const stopping = yield* Effect.forkChild(Fiber.interrupt(observed.fiber))
+      yield* Effect.sleep("100 millis")
+      assert.include(yield* ingestFfmpegs(simulator.url(0)), pid!, "still waiting for its keyframe")
+      const lostAt = Date.now()
+      yield* Deferred.succeed(leaseLost, undefined)
+      yield* Fiber.join(stopping)
+      // SIGTERM at once, and ffmpeg's exit: well under the ~0.8 s of wait that was left.
+      assert.isBelow(Date.now() - lostAt, 500)
+      assert.notInclude(yield* ingestFfmpegs(simulator.url(0)), pid!)
     })))
 })

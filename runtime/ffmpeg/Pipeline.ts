@@ -39,6 +39,8 @@ export interface PipelineOptions {
   readonly mayRun?: () => boolean
   /** How long before the camera's next keyframe a stop ends ffmpeg (see IngestProcess); undefined: at once. */
   readonly stopLeadMs?: () => number | undefined
+  /** Ends a stop's wait for its keyframe at once when done first (the lease is lost). */
+  readonly stopWaitEnds?: Effect.Effect<void>
 }
 
 export interface PipelineReport {
@@ -155,7 +157,8 @@ export const run = (
           startNumber,
           chunkSeconds: options.chunkSeconds,
           socketTimeoutMs: options.socketTimeoutMs,
-          ...(options.stopLeadMs === undefined ? {} : { stopLeadMs: options.stopLeadMs })
+          ...(options.stopLeadMs === undefined ? {} : { stopLeadMs: options.stopLeadMs }),
+          ...(options.stopWaitEnds === undefined ? {} : { stopWaitEnds: options.stopWaitEnds })
         },
         onEvent
       ).pipe(
