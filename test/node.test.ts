@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import WebSocket from "ws"
@@ -130,7 +131,7 @@ describe("vms start on embedded defaults", () => {
       }
     }))
 
-  it.live("restarts on the same data after SIGKILL, and stops on SIGTERM within 5 s with an event subscriber connected", () =>
+  it.live("restarts on the same data after SIGKILL, and stops on SIGTERM within 5 s with an event subscriber and a poller connected", () =>
     Effect.gen(function*() {
       const dataDir = yield* tempDir("restart")
       const first = yield* spawnVms(["start"], { VMS_DATA_DIR: dataDir, VMS_HTTP_PORT: "0" })
@@ -151,12 +152,67 @@ describe("vms start on embedded defaults", () => {
         subscriber.once("open", () => resolve())
         subscriber.once("error", reject)
       }))
+      // And a client that keeps a request in flight on one keep-alive connection (an HLS player
+      // polling, a monitor): Node serves such a connection for ever after `close`, and the node
+      // never exited.
+      const poller = busyKeepAlive(baseUrl)
+      yield* eventually("the poller is answered", Effect.sync(() => poller.answers() >= 2 ? true : undefined), 5_000, 10)
       second.child.kill("SIGTERM")
-      assert.strictEqual(yield* second.exited.pipe(Effect.timeout("5 seconds")), 0, second.output())
+      const exited = yield* second.exited.pipe(Effect.timeout("5 seconds"), Effect.ensuring(Effect.sync(poller.stop)))
+      assert.strictEqual(exited, 0, second.output())
       assert.strictEqual(yield* Effect.promise(() => closed), 1001)
       assert.deepStrictEqual(yield* processesMentioning(dataDir), [])
     }))
 })
+
+/**
+ * One keep-alive connection that always has a request in flight: each a GET
+ * whose headers end 200 ms after they start, the next sent as soon as the
+ * answer is in.
+ */
+const busyKeepAlive = (baseUrl: string) => {
+  const url = new URL(baseUrl)
+  const socket = net.connect(Number(url.port), url.hostname)
+  let answers = 0
+  let received = Buffer.alloc(0)
+  let timer: NodeJS.Timeout | undefined
+  const send = () => {
+    if (!socket.writable) return
+    socket.write(`GET /metrics HTTP/1.1\r\nHost: ${url.host}\r\n`)
+    timer = setTimeout(() => socket.writable && socket.write("\r\n"), 200)
+  }
+  socket.on("connect", send)
+  socket.on("error", () => {})
+  socket.on("data", (data) => {
+    received = Buffer.concat([received, data])
+    while (true) {
+      const headerEnd = received.indexOf("\r\n\r\n")
+      if (headerEnd === -1) return
+      const head = received.subarray(0, headerEnd).toString()
+      const length = /content-length: *(\d+)/i.exec(head)?.[1]
+      // A stopping node answers 503 with a chunked body: up to its last (empty) chunk.
+      const lastChunk = received.indexOf("0\r\n\r\n", headerEnd + 4)
+      const end = length !== undefined
+        ? headerEnd + 4 + Number(length)
+        : !/transfer-encoding: *chunked/i.test(head)
+        ? headerEnd + 4
+        : lastChunk === -1
+        ? Infinity
+        : lastChunk + 5
+      if (received.length < end) return
+      received = received.subarray(end)
+      answers++
+      send()
+    }
+  })
+  return {
+    answers: () => answers,
+    stop: () => {
+      clearTimeout(timer)
+      socket.destroy()
+    }
+  }
+}
 
 describe("one data dir, one node", () => {
   it.live("a second node on a data dir in use refuses to start, naming the holder", () =>
