@@ -31,7 +31,7 @@ const stopGraceMs = 5_000
  * serves a keep-alive connection for as long as its client keeps a request in
  * flight, so one HLS player polling a playlist, or a monitor polling
  * `/metrics`, held a stopping node up for ever (the handover bench found it:
- * 4 of 42 stops SIGKILLed after 20 s). From now on each answer ends its
+ * 4 of 52 stopped nodes SIGKILLed after 20 s). From now on each answer ends its
  * connection (`Connection: close`), idle connections close at once, and
  * those still open after `stopGraceMs` are cut.
  */
