@@ -232,8 +232,8 @@ export const CameraLayer = Camera.toLayer(
           live,
           ...settings,
           mayRun: () => fence.owns(cameraId),
-          // Only while the lease holds: a stop waits for its keyframe under the lease, never past it.
-          stopLeadMs: () => handoff.leaving() && fence.owns(cameraId) ? handoverStopLeadMs : undefined,
+          stopLeadMs: () => handoff.leaving() ? handoverStopLeadMs : undefined,
+          // A stop waits for its keyframe under the lease, never past it (at once when already lost).
           stopWaitEnds: fence.lost(cameraId)
         }
         // The moment the lease lapses (cut off from NATS, resumed after a freeze, an event loop

@@ -49,6 +49,30 @@ const leaverAndSurvivor = (ports: readonly [number, number], leaseTiming: typeof
     return { leaver, leaverAddress, survivor, survivorAddress }
   })
 
+/**
+ * One registered runner whose storage closes with the test or with `close`,
+ * and who holds the leases of `held` in NATS now (undefined: nobody).
+ */
+const lonelyRunner = (address: RunnerAddress.RunnerAddress, held: ReadonlyArray<ShardId.ShardId>) =>
+  Effect.gen(function*() {
+    const url = yield* natsUrl
+    const context = yield* Layer.build(Layer.mergeAll(
+      NatsClient.layer({ url, namespace: testNamespace(), name: "runner-storage-test" }),
+      ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
+    ))
+    const nats = Context.get(context, NatsClient)
+    const storageScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(storageScope, Exit.void))
+    const { handoff, storage } = yield* NatsRunnerStorage.make(timing).pipe(Effect.provideContext(context), Scope.provide(storageScope))
+    const shards = yield* nats.bucket("shards", { maxAgeMs: timing.leaseMs })
+    const holder = () =>
+      Effect.promise(() => Promise.all(held.map((id) => shards.get(shardKey(id.toString()))))).pipe(
+        Effect.map((entries) => entries.map((entry) => entry?.operation === "PUT" ? entry.string() : undefined))
+      )
+    yield* storage.register(Runner.make({ address, groups: ["default"], weight: 1 }), true)
+    return { storage, handoff, holder, close: Scope.close(storageScope, Exit.void) }
+  })
+
 /** Milliseconds from `start` until the fence lets this runner act on `shard`. */
 const ownedAfter = (fence: ReturnType<typeof fenceOf>, shard: ShardId.ShardId, start: number) =>
   Effect.map(fence.untilOwned(shard.toString()), () => Date.now() - start)
@@ -56,22 +80,9 @@ const ownedAfter = (fence: ReturnType<typeof fenceOf>, shard: ShardId.ShardId, s
 describe("NatsRunnerStorage", () => {
   it.live("a stopping runner renews the leases it still holds until it releases them", () =>
     Effect.gen(function*() {
-      const url = yield* natsUrl
-      const context = yield* Layer.build(Layer.mergeAll(
-        NatsClient.layer({ url, namespace: testNamespace(), name: "runner-storage-test" }),
-        ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
-      ))
-      const nats = Context.get(context, NatsClient)
-      const { storage } = yield* NatsRunnerStorage.make(timing).pipe(Effect.provideContext(context))
-      const shards = yield* nats.bucket("shards", { maxAgeMs: timing.leaseMs })
       const address = RunnerAddress.make("stopping", 4000)
       const held = [ShardId.make("default", 1), ShardId.make("default", 2)]
-      const holder = () =>
-        Effect.promise(() => Promise.all(held.map((id) => shards.get(shardKey(id.toString()))))).pipe(
-          Effect.map((entries) => entries.map((entry) => entry?.operation === "PUT" ? entry.string() : undefined))
-        )
-
-      yield* storage.register(Runner.make({ address, groups: ["default"], weight: 1 }), true)
+      const { holder, storage } = yield* lonelyRunner(address, held)
       assert.deepStrictEqual((yield* storage.acquire(address, held)).map(String).sort(), held.map(String))
       assert.deepStrictEqual((yield* storage.refresh(address, held)).map(String).sort(), held.map(String))
 
@@ -91,22 +102,9 @@ describe("NatsRunnerStorage", () => {
 
   it.live("a release of a shard whose camera is still stopping waits for it; the lease is renewed meanwhile", () =>
     Effect.gen(function*() {
-      const url = yield* natsUrl
-      const context = yield* Layer.build(Layer.mergeAll(
-        NatsClient.layer({ url, namespace: testNamespace(), name: "runner-storage-test" }),
-        ClusterMetrics.layer.pipe(Layer.provide(Metrics.layer))
-      ))
-      const nats = Context.get(context, NatsClient)
-      const storageScope = yield* Scope.make()
-      const { handoff, storage } = yield* NatsRunnerStorage.make(timing).pipe(Effect.provideContext(context), Scope.provide(storageScope))
-      const shards = yield* nats.bucket("shards", { maxAgeMs: timing.leaseMs })
       const address = RunnerAddress.make("draining", 4009)
       const held = [ShardId.make("default", 9), ShardId.make("default", 10)]
-      const holder = () =>
-        Effect.promise(() => Promise.all(held.map((id) => shards.get(shardKey(id.toString()))))).pipe(
-          Effect.map((entries) => entries.map((entry) => entry?.operation === "PUT" ? entry.string() : undefined))
-        )
-      yield* storage.register(Runner.make({ address, groups: ["default"], weight: 1 }), true)
+      const { close, handoff, holder, storage } = yield* lonelyRunner(address, held)
       yield* storage.acquire(address, held)
       yield* storage.refresh(address, held)
       const cameras = [yield* Scope.make(), yield* Scope.make()]
@@ -122,7 +120,7 @@ describe("NatsRunnerStorage", () => {
       yield* Scope.close(cameras[0]!, Exit.void)
       assert.deepStrictEqual(yield* holder(), [undefined, "draining:4009"])
       // The storage closing waits for the last camera, then releases its shard.
-      const closing = yield* Effect.forkChild(Scope.close(storageScope, Exit.void))
+      const closing = yield* Effect.forkChild(close)
       yield* Effect.sleep("300 millis")
       assert.deepStrictEqual(yield* holder(), [undefined, "draining:4009"])
       yield* Scope.close(cameras[1]!, Exit.void)

@@ -148,7 +148,12 @@ export const ingestFfmpegs = (rtspPrefix: string): Effect.Effect<ReadonlyArray<F
 /** Sources pulled by more than one running (not stopped) ffmpeg, as one scan saw them. */
 const doublePulled = (ffmpegs: ReadonlyArray<FfmpegProcess>): Map<string, Array<number>> => {
   const pids = new Map<string, Array<number>>()
-  for (const ffmpeg of ffmpegs) if (ffmpeg.state !== "T") pids.set(ffmpeg.source, [...(pids.get(ffmpeg.source) ?? []), ffmpeg.pid])
+  for (const ffmpeg of ffmpegs) {
+    if (ffmpeg.state === "T") continue
+    const of = pids.get(ffmpeg.source)
+    if (of === undefined) pids.set(ffmpeg.source, [ffmpeg.pid])
+    else of.push(ffmpeg.pid)
+  }
   return new Map([...pids].filter(([, of]) => of.length > 1))
 }
 
